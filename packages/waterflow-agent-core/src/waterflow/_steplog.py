@@ -1,0 +1,64 @@
+"""A step's own log: stdout and stderr lines of what the node ran, masked, in one file."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from pathlib import Path
+from typing import TextIO
+
+from waterflow._masking import SecretMasker
+
+TAIL_LINES = 40
+
+
+class StepLog:
+    """Writes a step's output to its log file; keeps the last lines for failure messages.
+
+    Every line goes through the secret masker first. Lines carry a UTC timestamp and the stream
+    they came from in the file; `tail()` gives them bare.
+    """
+
+    def __init__(self, path: Path | None, masker: SecretMasker, *, tail_lines: int = TAIL_LINES):
+        self.path = path
+        self._masker = masker
+        self._tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
+        self._lock = threading.Lock()
+        self._file: TextIO | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = path.open("a", encoding="utf-8", errors="replace")
+        self.lines_written = 0
+
+    def _write(self, stream: str, text: str) -> None:
+        for raw in text.splitlines() or [""]:
+            line = self._masker.mask(raw)
+            with self._lock:
+                self._tail.append(line)
+                self.lines_written += 1
+                if self._file is not None:
+                    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                    self._file.write(f"{stamp} {stream} {line}\n")
+                    self._file.flush()
+
+    def stdout(self, text: str) -> None:
+        self._write("out", text)
+
+    def stderr(self, text: str) -> None:
+        self._write("err", text)
+
+    def info(self, text: str) -> None:
+        """A line from Waterflow itself about the step (not the node's own output)."""
+        self._write("wf ", text)
+
+    def tail(self, n: int | None = None) -> list[str]:
+        with self._lock:
+            lines = list(self._tail)
+        return lines if n is None else lines[-n:]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
