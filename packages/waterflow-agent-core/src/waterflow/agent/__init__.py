@@ -1,0 +1,1 @@
+"""The agent process: its configuration, the Temporal workers it runs and its CLI."""
