@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -46,6 +46,14 @@ class Output:
     description: str = ""
 
 
+def _parameters(values: Iterable[Parameter]) -> tuple[Parameter, ...]:
+    return tuple(values)
+
+
+def _outputs(values: Iterable[Output]) -> tuple[Output, ...]:
+    return tuple(values)
+
+
 @attrs.frozen
 class NodeMetadata:
     """What a node is: its name (`namespace/name`), version, parameters and outputs.
@@ -57,8 +65,8 @@ class NodeMetadata:
     name: str
     version: str
     description: str = ""
-    parameters: tuple[Parameter, ...] = attrs.field(default=(), converter=tuple)
-    outputs: tuple[Output, ...] = attrs.field(default=(), converter=tuple)
+    parameters: tuple[Parameter, ...] = attrs.field(default=(), converter=_parameters)
+    outputs: tuple[Output, ...] = attrs.field(default=(), converter=_outputs)
     additional_parameters: bool = False
 
     def parameter(self, name: str) -> Parameter | None:
