@@ -1239,8 +1239,12 @@ def test_parse_is_cached_and_its_result_reusable() -> None:
 
 def test_public_exports_are_pinned() -> None:
     assert expressions.__all__ == [
+        "ContextRef",
         "Expr",
         "ExpressionError",
+        "Index",
+        "Literal",
+        "Property",
         "Span",
         "calls_status_function",
         "evaluate",
@@ -1254,6 +1258,7 @@ def test_public_exports_are_pinned() -> None:
         "render",
         "render_string",
         "to_string",
+        "walk",
     ]
     for name in expressions.__all__:
         assert getattr(expressions, name).__module__.startswith("waterflow.expressions")

@@ -16,7 +16,7 @@ Everything here except `hash_files` is pure and deterministic, so it can run ins
 workflow. `hash_files` reads files and is imported only when called.
 """
 
-from waterflow.expressions._ast import Expr
+from waterflow.expressions._ast import ContextRef, Expr, Index, Literal, Property, walk
 from waterflow.expressions._errors import ExpressionError
 from waterflow.expressions._evaluate import calls_status_function, evaluate, referenced_contexts
 from waterflow.expressions._parser import parse
@@ -43,8 +43,12 @@ def hash_files(workspace: str, patterns: list[str]) -> str:
 
 
 __all__ = [
+    "ContextRef",
     "Expr",
     "ExpressionError",
+    "Index",
+    "Literal",
+    "Property",
     "Span",
     "calls_status_function",
     "evaluate",
@@ -58,4 +62,5 @@ __all__ = [
     "render",
     "render_string",
     "to_string",
+    "walk",
 ]
