@@ -17,6 +17,10 @@ ParameterType = Literal["string", "integer", "number", "boolean", "array", "obje
 PARAMETER_TYPES: tuple[str, ...] = ("string", "integer", "number", "boolean", "array", "object")
 
 
+def _enum(values: Iterable[Any] | None) -> tuple[Any, ...] | None:
+    return None if values is None else tuple(values)
+
+
 @attrs.frozen
 class Parameter:
     """One input a node accepts under a step's `with:`."""
@@ -25,9 +29,7 @@ class Parameter:
     type: ParameterType = "string"
     required: bool = False
     default: Any = None
-    enum: tuple[Any, ...] | None = attrs.field(
-        default=None, converter=lambda v: None if v is None else tuple(v)
-    )
+    enum: tuple[Any, ...] | None = attrs.field(default=None, converter=_enum)
     description: str = ""
 
     def __attrs_post_init__(self) -> None:

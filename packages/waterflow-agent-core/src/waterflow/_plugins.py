@@ -59,7 +59,9 @@ def plugin_allowed(source: PluginSource, env: Mapping[str, str]) -> bool:
     return allowed is None or bool(keys & allowed)
 
 
-def collect_nodes(plugin: object, source: PluginSource, *, trace: bool = False) -> list[RegisteredNode]:
+def collect_nodes(
+    plugin: object, source: PluginSource, *, trace: bool = False
+) -> list[RegisteredNode]:
     """Run one plugin's hooks and return its nodes. Raises on any contract violation."""
     pm = pluggy.PluginManager(_hookspec.PROJECT)
     pm.add_hookspecs(_hookspec)
@@ -103,7 +105,7 @@ def _describe_error(exc: BaseException) -> str:
 
 
 def load_installed_plugins(
-    registry: NodeRegistry, env: Mapping[str, str] | None = None
+    registry: NodeRegistry, env: Mapping[str, str] | None = None, *, log: bool = True
 ) -> list[LoadProblem]:
     """Load every allowed `waterflow.nodes` entry point; return what failed, one line each.
 
@@ -137,6 +139,8 @@ def load_installed_plugins(
         except Exception as exc:  # one broken plugin must not stop the others
             problem = LoadProblem(source, _describe_error(exc))
             problems.append(problem)
+            if not log:
+                continue
             logger.error(
                 "Plugin failed to load: {}",
                 problem.message,

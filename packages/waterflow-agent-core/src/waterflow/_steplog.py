@@ -11,6 +11,7 @@ from typing import TextIO
 from waterflow._masking import SecretMasker
 
 TAIL_LINES = 40
+_OWN = "wf "  # lines of Waterflow's own about the step: in the file, not in the tail
 
 
 class StepLog:
@@ -35,7 +36,8 @@ class StepLog:
         for raw in text.splitlines() or [""]:
             line = self._masker.mask(raw)
             with self._lock:
-                self._tail.append(line)
+                if stream != _OWN:
+                    self._tail.append(line)
                 self.lines_written += 1
                 if self._file is not None:
                     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -50,7 +52,7 @@ class StepLog:
 
     def info(self, text: str) -> None:
         """A line from Waterflow itself about the step (not the node's own output)."""
-        self._write("wf ", text)
+        self._write(_OWN, text)
 
     def tail(self, n: int | None = None) -> list[str]:
         with self._lock:

@@ -1,0 +1,93 @@
+"""Sessions for the monorepo. `./dev test` runs lint, types, tests and wheels in .venv.
+
+- lint: ruff (lint and format check) and import-linter's layering contracts.
+- types: mypy --strict over every package.
+- tests: the whole pytest suite (a real Temporal dev server, real agents, real processes).
+- wheels: every package builds its own wheel; waterflow-agent installs alone and lists no
+  node, and adding waterflow-nodes-shell makes shell/run appear.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PACKAGES = sorted(p for p in (ROOT / "packages").iterdir() if (p / "pyproject.toml").exists())
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["lint", "types", "tests", "wheels"]
+
+
+@nox.session(venv_backend="none")
+def lint(session: nox.Session) -> None:
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
+
+
+@nox.session(venv_backend="none")
+def types(session: nox.Session) -> None:
+    session.run("mypy")
+
+
+@nox.session(venv_backend="none")
+def tests(session: nox.Session) -> None:
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def wheels(session: nox.Session) -> None:
+    with tempfile.TemporaryDirectory(prefix="waterflow-wheels-") as tmp:
+        dist = Path(tmp) / "dist"
+        for package in PACKAGES:
+            session.run(
+                sys.executable,
+                "-m",
+                "build",
+                "--wheel",
+                "--no-isolation",
+                "--outdir",
+                str(dist),
+                str(package),
+                silent=True,
+            )
+        built = sorted(p.name for p in dist.glob("*.whl"))
+        session.log(f"built: {', '.join(built)}")
+        if len(built) != len(PACKAGES):
+            session.error(f"expected {len(PACKAGES)} wheels, got {built}")
+
+        venv = Path(tmp) / "venv"
+        session.run(sys.executable, "-m", "venv", str(venv), silent=True)
+        pip = [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--find-links",
+            str(dist),
+        ]
+        agent = str(venv / "bin" / "waterflow-agent")
+
+        def nodes() -> list[str]:
+            # stdout only: warnings about plugins go to stderr.
+            out = subprocess.run([agent, "nodes", "--json"], check=True, capture_output=True)
+            return [n["name"] for n in json.loads(out.stdout)]
+
+        session.run(*pip, "waterflow-agent", silent=True)
+        alone = nodes()
+        if alone:
+            session.error(f"waterflow-agent alone lists nodes: {alone}")
+        session.log("waterflow-agent alone: no node listed")
+
+        session.run(*pip, "waterflow-nodes-shell", silent=True)
+        names = nodes()
+        if names != ["shell/run"]:
+            session.error(f"with waterflow-nodes-shell expected ['shell/run'], got {names}")
+        session.log("with waterflow-nodes-shell: shell/run listed")

