@@ -359,3 +359,24 @@ def test_env_is_not_polluted_by_agent_secrets(tmp_path: Path) -> None:
     assert "WATERFLOW_SECRET_X" not in without_secret_variables(env)
     (tmp_path / "DB_PASSWORD").write_text("pw\n")
     assert load_secrets(env, tmp_path) == {"X": "v", "DB_PASSWORD": "pw"}
+
+
+async def test_runs_are_listed_by_search_attributes(run_workflow, client: Client) -> None:
+    result = await run_workflow(
+        "name: listed-wf\njobs:\n  j:\n    runs-on: QUEUE\n    steps:\n      - run: 'true'\n"
+    )
+    assert result.status == SUCCESS
+    query = "WaterflowWorkflow = 'listed-wf' AND WaterflowStatus = 'success'"
+    import asyncio
+
+    # Visibility is eventually consistent: wait for the run to be indexed, with a deadline.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while True:
+        found = {w.id async for w in client.list_workflows(query)}
+        if {result.run_id, f"{result.run_id}.j"} <= found:
+            break
+        assert loop.time() < deadline, f"not listed: {found}"
+        await asyncio.sleep(0.2)
+    jobs = {w.id async for w in client.list_workflows("WaterflowJob = 'j'")}
+    assert f"{result.run_id}.j" in jobs
