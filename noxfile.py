@@ -26,19 +26,19 @@ nox.options.sessions = ["lint", "types", "tests", "wheels"]
 
 @nox.session(venv_backend="none")
 def lint(session: nox.Session) -> None:
-    session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", ".")
-    session.run("lint-imports")
+    session.run(sys.executable, "-m", "ruff", "check", ".")
+    session.run(sys.executable, "-m", "ruff", "format", "--check", ".")
+    session.run(str(Path(sys.executable).parent / "lint-imports"))
 
 
 @nox.session(venv_backend="none")
 def types(session: nox.Session) -> None:
-    session.run("mypy")
+    session.run(sys.executable, "-m", "mypy")
 
 
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
-    session.run("pytest", *session.posargs)
+    session.run(sys.executable, "-m", "pytest", *session.posargs)
 
 
 @nox.session(venv_backend="none")
