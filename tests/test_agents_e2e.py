@@ -132,6 +132,9 @@ jobs:
     assert result.status == SUCCESS, result
     assert result.jobs["j"].steps[0].outputs == {"ran-on": "staying"}
     assert marker.read_text().split() == ["leaving", "staying"]
+    # The step log on the new agent says why it ran there, in a new workspace.
+    log = Path(result.jobs["j"].steps[0].log_path).read_text()
+    assert "the workspace of job j was lost: agent leaving shut down during the step" in log
 
 
 def test_agent_exits_1_with_one_line_when_temporal_is_unreachable(tmp_path: Path) -> None:

@@ -118,6 +118,10 @@ class StepInfo:
     step_id: str
     step_name: str
     attempt: int = 1
+    uses: str = ""
+    """What the step's `uses:` said (a GitHub Action's `owner/repo@ref`, for instance)."""
+    phase: str = "main"
+    """`main`, or `post` when the core runs the post step the node asked for."""
 
 
 @attrs.frozen
@@ -165,6 +169,9 @@ class StepContext:
     - `heartbeat(*details)`: tells Temporal the step is alive, with progress details.
     - `files`: the env files of this step.
     - `temp_dir`: a private temporary directory, removed after the step.
+    - `state`: in a post step, what the main step wrote to `$GITHUB_STATE`.
+    - `add_post_step(condition)`: run this node again, as a post step, at the end of the job
+      (in reverse order of registration, also when the job failed, while `condition` holds).
     - cancellation arrives as `asyncio.CancelledError` in `execute`; clean up and re-raise.
     """
 
@@ -179,6 +186,15 @@ class StepContext:
     _run_process: Callable[..., Awaitable[int]] | None = attrs.field(
         default=None, alias="run_process_fn"
     )
+    state: Mapping[str, str] = attrs.field(factory=dict)
+    post_condition: str | None = attrs.field(default=None, init=False)
+
+    def add_post_step(self, condition: str = "always()") -> None:
+        """Ask for a post step: this node runs again with `step.phase == "post"` when the job
+        ends, if `condition` (an `if:` expression, default `always()`) holds then."""
+        if self.step.phase == "post":
+            raise NodeError("a post step cannot add another post step", retryable=False)
+        self.post_condition = condition
 
     def heartbeat(self, *details: Any) -> None:
         """Record progress; Temporal sees the step alive and keeps the latest details."""

@@ -110,6 +110,7 @@ def test_the_model_imports_only_attrs_and_the_standard_library() -> None:
 
 def test_public_api_is_pinned() -> None:
     assert sorted(waterflow.dsl.__all__) == [
+        "GHA_NODE",
         "InputSpec",
         "JobSpec",
         "Pos",
@@ -120,6 +121,7 @@ def test_public_api_is_pinned() -> None:
         "WorkflowSpec",
         "apply_inputs",
         "configure_converter",
+        "is_action",
         "load_workflow",
         "parse_duration",
         "parse_workflow",

@@ -21,8 +21,8 @@ from waterflow.dsl._convert import configure_converter
 from waterflow.dsl._durations import parse_duration
 from waterflow.dsl._errors import Problem, WorkflowError
 from waterflow.dsl._inputs import apply_inputs
-from waterflow.dsl._parse import Builder, remember, source_map
-from waterflow.dsl._validate import check_spec
+from waterflow.dsl._parse import Builder, is_action, remember, source_map
+from waterflow.dsl._validate import GHA_NODE, check_spec
 from waterflow.dsl.model import InputSpec, JobSpec, Pos, RetrySpec, StepSpec, WorkflowSpec
 
 
@@ -99,6 +99,7 @@ def _ordered(problems: list[Problem]) -> list[Problem]:
 
 
 __all__ = [
+    "GHA_NODE",
     "InputSpec",
     "JobSpec",
     "Pos",
@@ -109,6 +110,7 @@ __all__ = [
     "WorkflowSpec",
     "apply_inputs",
     "configure_converter",
+    "is_action",
     "load_workflow",
     "parse_duration",
     "parse_workflow",

@@ -26,6 +26,7 @@ from waterflow._masking import SecretMasker
 from waterflow._node import NodeError, StepContext, StepInfo
 from waterflow._registry import NodeRegistry
 from waterflow._steplog import StepLog
+from waterflow.dsl import GHA_NODE, is_action
 from waterflow.engine.types import StepInput, StepOutcome
 from waterflow.envfiles import EnvFileError, create_env_files, read_env_files
 from waterflow.params import check_parameters
@@ -130,6 +131,8 @@ async def run_step(
         return StepFailed(text, retryable=retryable, outcome=outcome)
 
     try:
+        for note in inp.notes:
+            log.info(note)
         log.info(f"step {step.display_name!r} ({step.uses}) attempt {attempt} on {agent.agent_id}")
         workspace.mkdir(parents=True, exist_ok=True)
 
@@ -170,6 +173,15 @@ async def run_step(
             env["PATH"] = os.pathsep.join([*inp.job_path, env.get("PATH", "")])
 
         registered = agent.registry.get(step.uses)
+        if registered is None and is_action(step.uses):
+            # `owner/repo@ref`, `./path`, `docker://image`: the GitHub Actions node runs them.
+            registered = agent.registry.get(GHA_NODE)
+            if registered is None:
+                raise fail(
+                    f"GitHub Action {step.uses!r} needs the waterflow-nodes-gha package, "
+                    f"which agent {agent.agent_id} does not have",
+                    retryable=False,
+                )
         if registered is None:
             known = agent.registry.names()
             hint = difflib.get_close_matches(step.uses, known, n=1)
@@ -199,8 +211,11 @@ async def run_step(
                 step_id=step.key,
                 step_name=step.display_name,
                 attempt=attempt,
+                uses=step.uses,
+                phase=inp.phase,
             ),
             heartbeat_fn=heartbeat,
+            state=dict(inp.state),
         )
         node = registered.factory()
         deadline = asyncio.timeout(timeout)
@@ -238,6 +253,8 @@ async def run_step(
             log_path=str(log_path),
             agent_id=agent.agent_id,
             duration=time.monotonic() - started,
+            state=_mask_all(masker, written.state),
+            post_condition=context.post_condition,
         )
         if not result.ok:
             reason = result.error or f"exit code {result.exit_code}"

@@ -115,6 +115,12 @@ class StepInput:
     job_path: list[str]
     workspace: str
     temp_dir: str
+    # `post` when this runs the post step a node asked for; `state` is then what its main
+    # step wrote to GITHUB_STATE.
+    phase: str = "main"
+    state: dict[str, str] = attrs.field(factory=dict)
+    # What the step log should say first (the job moved after its workspace was lost).
+    notes: list[str] = attrs.field(factory=list)
 
 
 @attrs.frozen
@@ -130,6 +136,9 @@ class StepOutcome:
     agent_id: str = ""
     duration: float = 0.0
     error: str | None = None
+    state: dict[str, str] = attrs.field(factory=dict)
+    post_condition: str | None = None
+    """Set when the node asked to run again as a post step at the end of the job."""
 
 
 @attrs.frozen

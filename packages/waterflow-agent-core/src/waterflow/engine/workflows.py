@@ -24,6 +24,8 @@ from temporalio.exceptions import (
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
+    import attrs
+
     from waterflow import expressions
     from waterflow.dsl.model import JobSpec, StepSpec
     from waterflow.engine import converter
@@ -174,12 +176,15 @@ class JobWorkflow:
             "steps": {},
             "job": {"status": SUCCESS, "services": {}, "container": {}},
         }
-        job_env: dict[str, str] = {}
-        job_path: list[str] = []
+        self._job_env: dict[str, str] = {}
+        self._job_path: list[str] = []
+        self._slot: AgentSlot | None = None
+        self._losses = 0
+        self._notes: list[str] = []
+        job_env = self._job_env
         status = SUCCESS
         cancelled = False
-        slot: AgentSlot | None = None
-        losses = 0
+        posts: list[tuple[StepSpec, StepOutcome]] = []
 
         for step in job.steps:
             if cancelled:
@@ -204,93 +209,18 @@ class JobWorkflow:
 
             self._current = step.display_name
             step_started = _now()
-            attempts = 0
-            outcome: StepOutcome | None = None
-            error: str | None = None
-            result = SUCCESS
-            while True:
-                try:
-                    if slot is None:
-                        slot = await self._claim(inp)
-                    runner = {
-                        "os": slot.os,
-                        "arch": slot.arch,
-                        "name": slot.agent_id,
-                        "temp": slot.temp_dir,
-                    }
-                    github = {
-                        **contexts["github"],
-                        "workspace": slot.workspace,
-                        "job": job.id,
-                        "action": step.key,
-                    }
-                    attempts += 1
-                    outcome = await workflow.execute_activity(
-                        ACTIVITY_EXECUTE_NODE,
-                        StepInput(
-                            run_id=inp.run_id,
-                            workflow=inp.workflow,
-                            job=job.id,
-                            step=step,
-                            contexts={**contexts, "runner": runner, "github": github},
-                            env_layers=[inp.workflow_env, job.env],
-                            job_env=dict(job_env),
-                            job_path=list(job_path),
-                            workspace=slot.workspace,
-                            temp_dir=slot.temp_dir,
-                        ),
-                        result_type=StepOutcome,
-                        task_queue=slot.queue,
-                        **self._activity_options(inp, step),
-                    )
-                    break
-                except ActivityError as err:
-                    cause = err.cause
-                    if (
-                        isinstance(cause, TimeoutError)
-                        and cause.type == TimeoutType.SCHEDULE_TO_START
-                        and losses < _MAX_WORKSPACE_LOSSES
-                    ):
-                        # The agent that held the workspace is gone: continue elsewhere.
-                        losses += 1
-                        workflow.logger.warning(
-                            "agent %s holding the workspace of job %s is gone; "
-                            "moving to another agent of queue %s",
-                            slot.agent_id if slot else "?",
-                            job.id,
-                            job.runs_on,
-                        )
-                        slot = None
-                        continue
-                    if (
-                        isinstance(cause, ApplicationError)
-                        and cause.type == AGENT_SHUTDOWN
-                        and losses < _MAX_WORKSPACE_LOSSES
-                    ):
-                        losses += 1
-                        workflow.logger.warning(
-                            "%s; running step %s of job %s again on another agent",
-                            cause.message,
-                            step.key,
-                            job.id,
-                        )
-                        slot = None
-                        continue
-                    error, outcome = _error_of(err)
-                    result = CANCELLED if isinstance(cause, CancelledError) else FAILURE
-                    break
-                except asyncio.CancelledError:
-                    cancelled = True
-                    error = "cancelled"
-                    result = CANCELLED
-                    break
-
+            result, outcome, error, attempts, was_cancelled = await self._execute(
+                inp, step, contexts
+            )
+            cancelled = cancelled or was_cancelled
             continue_on_error = self._continue_on_error(step, contexts_with_env, status)
             conclusion = SUCCESS if (result == FAILURE and continue_on_error) else result
             outputs = dict(outcome.outputs) if outcome else {}
             if outcome is not None and result == SUCCESS:
                 job_env.update(outcome.env)
-                job_path[:0] = [p for p in reversed(outcome.path) if p not in job_path]
+                self._job_path[:0] = [p for p in reversed(outcome.path) if p not in self._job_path]
+            if outcome is not None and outcome.post_condition:
+                posts.append((step, outcome))
             contexts["steps"][step.key] = {
                 "outputs": outputs,
                 "outcome": result,
@@ -311,6 +241,50 @@ class JobWorkflow:
                 status = FAILURE
             elif result == CANCELLED:
                 status = CANCELLED
+
+        # Post steps the nodes asked for: at the end, in reverse order, also after a failure.
+        for step, main in reversed(posts):
+            post = attrs.evolve(
+                step,
+                key=f"post-{step.key}",
+                id=None,
+                display_name=f"Post {step.display_name}",
+                if_=main.post_condition,
+                retry=None,
+                continue_on_error=False,
+            )
+            contexts["job"]["status"] = status
+            env_layers = [inp.workflow_env, job.env, job_env, step.env]
+            contexts_with_env = {**contexts, "env": _render_env(env_layers, contexts, status)}
+            try:
+                run_it = expressions.evaluate_condition(
+                    main.post_condition, contexts_with_env, status=status
+                )
+            except expressions.ExpressionError as exc:
+                self._record(post, FAILURE, FAILURE, error=f"post condition: {exc}")
+                status = FAILURE
+                continue
+            if not run_it:
+                self._record(post, SKIPPED, SKIPPED)
+                continue
+            self._current = post.display_name
+            post_started = _now()
+            result, outcome, error, attempts, _ = await self._execute(
+                inp, post, contexts, phase="post", state=main.state
+            )
+            self._record(
+                post,
+                result,
+                result,
+                outputs=dict(outcome.outputs) if outcome else {},
+                started=post_started,
+                attempts=attempts,
+                error=error,
+                data=outcome,
+            )
+            self._current = None
+            if result == FAILURE:
+                status = FAILURE
 
         job_result = status
         contexts["job"]["status"] = status
@@ -335,6 +309,87 @@ class JobWorkflow:
             started_at=started,
             duration=_now() - started,
         )
+
+    async def _execute(
+        self,
+        inp: JobInput,
+        step: StepSpec,
+        contexts: dict[str, Any],
+        *,
+        phase: str = "main",
+        state: dict[str, str] | None = None,
+    ) -> tuple[str, StepOutcome | None, str | None, int, bool]:
+        """Run one step on the agent holding the workspace, moving the job to another agent
+        of its queue when that one is gone. Returns (result, outcome, error, attempts,
+        whether the job was cancelled meanwhile)."""
+        job = inp.job
+        attempts = 0
+        while True:
+            try:
+                if self._slot is None:
+                    self._slot = await self._claim(inp)
+                slot = self._slot
+                runner = {
+                    "os": slot.os,
+                    "arch": slot.arch,
+                    "name": slot.agent_id,
+                    "temp": slot.temp_dir,
+                }
+                github = {
+                    **contexts["github"],
+                    "workspace": slot.workspace,
+                    "job": job.id,
+                    "action": step.key,
+                }
+                attempts += 1
+                notes, self._notes = self._notes, []
+                outcome = await workflow.execute_activity(
+                    ACTIVITY_EXECUTE_NODE,
+                    StepInput(
+                        run_id=inp.run_id,
+                        workflow=inp.workflow,
+                        job=job.id,
+                        step=step,
+                        contexts={**contexts, "runner": runner, "github": github},
+                        env_layers=[inp.workflow_env, job.env],
+                        job_env=dict(self._job_env),
+                        job_path=list(self._job_path),
+                        workspace=slot.workspace,
+                        temp_dir=slot.temp_dir,
+                        phase=phase,
+                        state=dict(state or {}),
+                        notes=notes,
+                    ),
+                    result_type=StepOutcome,
+                    task_queue=slot.queue,
+                    **self._activity_options(inp, step),
+                )
+                return SUCCESS, outcome, None, attempts, False
+            except ActivityError as err:
+                cause = err.cause
+                lost = None
+                if isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START:
+                    lost = "did not pick the step up"
+                elif isinstance(cause, ApplicationError) and cause.type == AGENT_SHUTDOWN:
+                    lost = "shut down during the step"
+                if lost is not None and self._losses < _MAX_WORKSPACE_LOSSES:
+                    # The agent that held the workspace is gone: continue on another one.
+                    self._losses += 1
+                    gone = self._slot.agent_id if self._slot else "?"
+                    message = (
+                        f"the workspace of job {job.id} was lost: agent {gone} {lost}; "
+                        f"step {step.key!r} runs again in a new workspace on another agent "
+                        f"of queue {job.runs_on}"
+                    )
+                    workflow.logger.warning(message)
+                    self._notes.append(message)
+                    self._slot = None
+                    continue
+                error, outcome = _error_of(err)
+                result = CANCELLED if isinstance(cause, CancelledError) else FAILURE
+                return result, outcome, error, attempts, False
+            except asyncio.CancelledError:
+                return CANCELLED, None, "cancelled", attempts, True
 
     def _activity_options(self, inp: JobInput, step: StepSpec) -> dict[str, Any]:
         timeout = step.timeout or inp.defaults.step_timeout
