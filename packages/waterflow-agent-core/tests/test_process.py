@@ -308,3 +308,31 @@ async def test_cancel_during_the_grace_period_kills_at_once(
     assert time.monotonic() - started < DEADLINE
     await wait_group_gone(pgid)
     assert f"its processes (process group {pgid}) were killed" in log_text(log)
+
+
+async def test_output_filter_sees_each_line_and_decides_what_is_logged(tmp_path: Path) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def on_output(stream: str, line: str) -> str | None:
+        seen.append((stream, line))
+        if line.startswith("::"):
+            return None
+        return line.upper()
+
+    log = StepLog(tmp_path / "log", SecretMasker())
+    code = await run_process(
+        ["sh", "-c", "echo hello; echo '::set-output name=x::1'; echo oops >&2"],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"]},
+        log=log,
+        heartbeat=lambda *a: None,
+        on_output=on_output,
+    )
+    log.close()
+    assert code == 0
+    assert ("stdout", "::set-output name=x::1") in seen
+    assert ("stderr", "oops") in seen
+    text = (tmp_path / "log").read_text()
+    assert " out HELLO" in text
+    assert " err OOPS" in text
+    assert "set-output" not in text

@@ -206,11 +206,14 @@ class StepContext:
         *,
         cwd: str | os.PathLike[str] | None = None,
         env: Mapping[str, str] | None = None,
+        on_output: Callable[[str, str], str | None] | None = None,
     ) -> int:
         """Run a program, streaming its stdout and stderr into the step log.
 
         The program gets its own process group; when the step is cancelled or times out the
-        whole group is terminated (then killed). Returns the exit code.
+        whole group is terminated (then killed). Returns the exit code. `on_output(stream,
+        line)` sees each line first and returns what to log (None: nothing), e.g. to act on
+        workflow commands such as `::add-mask::`.
         """
         from waterflow._process import run_process
 
@@ -221,6 +224,7 @@ class StepContext:
             env=dict(env) if env is not None else self.env,
             log=self.log,
             heartbeat=self.heartbeat,
+            on_output=on_output,
         )
 
 

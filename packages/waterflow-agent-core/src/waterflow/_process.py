@@ -39,6 +39,10 @@ MAX_LINE_BYTES = 64 * 1024
 _POLL = 0.05
 
 
+OutputFilter = Callable[[str, str], "str | None"]
+"""(stream, line) -> the line to log, or None to drop it."""
+
+
 async def run_process(
     argv: Sequence[str],
     *,
@@ -46,6 +50,7 @@ async def run_process(
     env: Mapping[str, str],
     log: StepLog,
     heartbeat: Callable[..., None],
+    on_output: OutputFilter | None = None,
 ) -> int:
     """Run `argv` to completion; return its exit code (128+N when killed by signal N).
 
@@ -53,14 +58,15 @@ async def run_process(
     come. `heartbeat()` is called every `HEARTBEAT_INTERVAL` seconds while the program runs.
     A program that cannot be started raises `NodeError(retryable=False)`. On cancellation (or
     any other exception while waiting) the process group is terminated, then the exception
-    propagates.
+    propagates. `on_output(stream, line)`, when given, sees every line first ("stdout" or
+    "stderr") and returns the line to log, or None to drop it (workflow commands, say).
     """
     if not argv:
         raise NodeError("cannot run an empty command", retryable=False)
     loop = asyncio.get_running_loop()
     try:
         transport, protocol = await loop.subprocess_exec(
-            lambda: _OutputProtocol(log),
+            lambda: _OutputProtocol(log, on_output),
             *argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -164,8 +170,22 @@ def _char_boundary(buffer: bytearray, cut: int, start: int) -> int:
 class _OutputProtocol(asyncio.SubprocessProtocol):
     """Feeds the program's stdout and stderr to the step log; notes exit and end of output."""
 
-    def __init__(self, log: StepLog) -> None:
-        self._splitters = {1: _LineSplitter(log.stdout), 2: _LineSplitter(log.stderr)}
+    def __init__(self, log: StepLog, on_output: OutputFilter | None = None) -> None:
+        def sink(stream: str, write: Callable[[str], None]) -> Callable[[str], None]:
+            if on_output is None:
+                return write
+
+            def filtered(line: str) -> None:
+                kept = on_output(stream, line)
+                if kept is not None:
+                    write(kept)
+
+            return filtered
+
+        self._splitters = {
+            1: _LineSplitter(sink("stdout", log.stdout)),
+            2: _LineSplitter(sink("stderr", log.stderr)),
+        }
         self._detached = False
         self.exited = asyncio.Event()
         self.closed = asyncio.Event()
