@@ -136,3 +136,23 @@ def test_agent_without_queues_says_how_to_give_them(tmp_path: Path) -> None:
     proc = run(str(BIN / "waterflow-agent"), "run", HOME=str(tmp_path))
     assert proc.returncode == 1
     assert "agent.task_queues" in proc.stderr and "--task-queues" in proc.stderr
+
+
+@pytest.mark.e2e
+def test_run_shows_step_summaries(tmp_path: Path) -> None:
+    wf = tmp_path / "summary.yaml"
+    wf.write_text(
+        "jobs:\n  j:\n    runs-on: sq\n    steps:\n"
+        "      - run: |\n          echo '### Results' >> $GITHUB_STEP_SUMMARY\n"
+        "          echo '- 3 passed' >> $GITHUB_STEP_SUMMARY\n"
+    )
+    proc = run(
+        str(BIN / "waterflow"),
+        "run",
+        str(wf),
+        cwd=tmp_path,
+        WATERFLOW_EMBEDDED_DIR=str(tmp_path / "state"),
+        HOME=str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "      summary:\n        ### Results\n        - 3 passed" in proc.stdout

@@ -75,3 +75,18 @@ jobs:
     result = await asyncio.wait_for(handle.result(), 60)
     assert result.status == "success", result
     assert result.jobs["greet"].steps[0].outputs == {"greeting": "Howdy, greet!"}
+
+
+async def test_run_node_gives_the_step_its_timeout(tmp_path: Path) -> None:
+    import waterflow_nodes_shell
+
+    registry = TestRegistry()
+    registry.add_plugin(waterflow_nodes_shell)
+    outcome = await run_node(
+        "shell/run", {"run": "sleep 1.5; echo done"}, registry=registry, workspace=tmp_path
+    )
+    assert "done" in Path(outcome.log_path).read_text()
+    with pytest.raises(ApplicationError, match="timed out after"):
+        await run_node(
+            "shell/run", {"run": "sleep 30"}, registry=registry, workspace=tmp_path, timeout=3
+        )

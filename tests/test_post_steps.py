@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import waterflow_nodes_shell
 from temporalio.client import Client
 
+import waterflow_nodes_shell
 from waterflow import NodeMetadata, NodeResult, Parameter, StepContext, hookimpl
 from waterflow.dsl import parse_workflow
 from waterflow.engine.client import start_run

@@ -161,7 +161,7 @@ jobs:
     )
     assert result.status == SUCCESS, result
     assert counter.read_text().count("x") == 3
-    assert result.jobs["j"].steps[0].attempts == 1  # one activity, retried by Temporal
+    assert result.jobs["j"].steps[0].attempts == 3
 
 
 async def test_step_timeout_kills_the_process(run_workflow, tmp_path: Path) -> None:
@@ -380,3 +380,94 @@ async def test_runs_are_listed_by_search_attributes(run_workflow, client: Client
         await asyncio.sleep(0.2)
     jobs = {w.id async for w in client.list_workflows("WaterflowJob = 'j'")}
     assert f"{result.run_id}.j" in jobs
+
+
+async def test_values_written_to_github_env_are_never_rendered(
+    run_workflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WATERFLOW_SECRET_TOKEN", "tok-Zq9-value")
+    result = await run_workflow(
+        """
+jobs:
+  j:
+    runs-on: QUEUE
+    steps:
+      # The script writes the text of an expression (it is not in the script as such).
+      - run: |
+          printf 'SNEAKY=%s{{ secrets.TOKEN }}\\n' '$' >> $GITHUB_ENV
+      - id: see
+        run: echo "got=$SNEAKY" >> $GITHUB_OUTPUT
+      - id: ctx
+        if: ${{ env.SNEAKY != '' }}
+        run: echo 'ctx=${{ env.SNEAKY }}' >> $GITHUB_OUTPUT
+"""
+    )
+    assert result.status == SUCCESS, result
+    steps = {s.key: s for s in result.jobs["j"].steps}
+    assert steps["see"].outputs == {"got": "${{ secrets.TOKEN }}"}
+    assert steps["ctx"].outputs == {"ctx": "${{ secrets.TOKEN }}"}
+
+
+async def test_job_if_and_step_if_see_github_and_runner(run_workflow) -> None:
+    result = await run_workflow(
+        """
+name: ctx-wf
+jobs:
+  j:
+    runs-on: QUEUE
+    if: github.workflow == 'ctx-wf'
+    steps:
+      - run: 'true'
+      - id: s
+        if: github.job == 'j' && runner.os == 'Linux' && github.workspace != ''
+        run: echo "ran=yes" >> $GITHUB_OUTPUT
+"""
+    )
+    assert result.jobs["j"].steps[1].outputs == {"ran": "yes"}
+
+
+async def test_job_continue_on_error_expression_and_retry_attempts(
+    run_workflow, tmp_path: Path
+) -> None:
+    counter = tmp_path / "n"
+    result = await run_workflow(
+        f"""
+on:
+  workflow_dispatch:
+    inputs:
+      tolerate: {{type: boolean, default: true}}
+jobs:
+  j:
+    runs-on: QUEUE
+    continue-on-error: ${{{{ inputs.tolerate }}}}
+    steps:
+      - id: twice
+        retry: {{max_attempts: 2, initial_interval: 100ms}}
+        run: echo x >> {counter}; test $(wc -l < {counter}) -ge 2
+      - run: exit 1
+""",
+        inputs={"tolerate": True},
+    )
+    assert result.status == SUCCESS  # the failing job is tolerated
+    assert result.jobs["j"].result == FAILURE
+    assert result.jobs["j"].steps[0].attempts == 2
+
+
+async def test_a_step_ends_itself_before_its_job_times_out(run_workflow) -> None:
+    result = await run_workflow(
+        """
+jobs:
+  j:
+    runs-on: QUEUE
+    timeout: 8s
+    steps:
+      - run: sleep 2
+      - id: long
+        run: echo before-the-deadline; sleep 60
+"""
+    )
+    job = result.jobs["j"]
+    assert job.result == FAILURE
+    long = job.steps[1]
+    assert "timed out" in (long.error or "")
+    assert "before-the-deadline" in long.log_tail

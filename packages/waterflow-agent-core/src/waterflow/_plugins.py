@@ -125,6 +125,8 @@ def load_installed_plugins(
             version=dist.version if dist is not None else "?",
         )
         if not plugin_allowed(source, env):
+            if not log:
+                continue
             logger.info(
                 "Plugin skipped by WATERFLOW_DISABLE_PLUGINS/WATERFLOW_LOAD_PLUGINS",
                 plugin=source.name,
@@ -149,6 +151,8 @@ def load_installed_plugins(
                 version=source.version,
                 waterflow_version=__version__,
             )
+            continue
+        if not log:
             continue
         logger.debug(
             "Plugin loaded",

@@ -18,8 +18,10 @@ and log tail, as in a real run.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +58,12 @@ async def run_node(
     secrets: Mapping[str, str] | None = None,
     contexts: Mapping[str, Any] | None = None,
     log_dir: str | os.PathLike[str] | None = None,
+    timeout: float = 300.0,
 ) -> StepOutcome:
-    """Run one step of node `uses` with parameters `with_` and return its outcome."""
+    """Run one step of node `uses` with parameters `with_` and return its outcome.
+
+    The step starts now with `timeout` seconds (its start-to-close timeout), as on an agent.
+    """
     workspace = Path(workspace)
     logs = Path(log_dir) if log_dir is not None else workspace.parent / "waterflow-test-logs"
     runtime = AgentRuntime(
@@ -95,7 +101,18 @@ async def run_node(
         workspace=str(workspace),
         temp_dir=str(workspace.parent / "waterflow-test-temp"),
     )
-    result: StepOutcome = await ActivityEnvironment().run(activities.execute_node, inp)
+    environment = ActivityEnvironment()
+    now = datetime.now(UTC)
+    environment.info = dataclasses.replace(
+        ActivityEnvironment.default_info(),
+        activity_type="execute_node",
+        scheduled_time=now,
+        current_attempt_scheduled_time=now,
+        started_time=now,
+        start_to_close_timeout=timedelta(seconds=timeout),
+        schedule_to_close_timeout=None,
+    )
+    result: StepOutcome = await environment.run(activities.execute_node, inp)
     return result
 
 

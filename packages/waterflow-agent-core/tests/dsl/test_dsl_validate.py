@@ -158,8 +158,8 @@ def test_specs_without_a_source_point_at_the_step(nodes: dict[str, NodeMetadata]
     assert messages(hand_made, None) == [
         "2:3: job 'build' needs unknown job 'ghost'",
         "2:3: job 'build' needs itself",
-        "7:9: step 3: 'if' cannot read secrets; set an 'env' variable from the secret and "
-        "test that",
+        "7:9: step 3: 'if' cannot read secrets (conditions are decided where secrets never "
+        "are); check the secret in a step that sets an output, and test that output",
         "7:9: step 3: 'steps.later' is not a step before this one",
     ]
     assert validate_workflow(hand_made, None)[0].file == "v.yaml"

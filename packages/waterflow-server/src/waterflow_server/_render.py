@@ -53,6 +53,10 @@ class Renderer:
                 self._out(f"      | {line}")
             if report.log_path:
                 self._out(f"      log: {report.log_path}")
+        if report.summary.strip():
+            self._out("      summary:")
+            for line in report.summary.strip().splitlines():
+                self._out(f"        {line}")
 
     def event(self, event: Event) -> None:
         if event.kind == "job-started":

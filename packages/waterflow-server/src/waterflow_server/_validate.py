@@ -11,7 +11,8 @@ from waterflow.dsl import WorkflowError, load_workflow, validate_workflow
 
 def installed_nodes() -> NodeRegistry:
     registry = NodeRegistry()
-    for problem in load_installed_plugins(registry):
+    # Problems are shown here, once, as warnings: no agent-style log lines in a CLI.
+    for problem in load_installed_plugins(registry, log=False):
         click.echo(f"warning: {problem}", err=True)
     return registry
 

@@ -16,6 +16,7 @@ from waterflow.agent.config import AgentConfig
 from waterflow.engine.activities import Activities
 from waterflow.engine.converter import data_converter
 from waterflow.engine.executor import AgentRuntime, safe_name
+from waterflow.engine.sandbox import workflow_runner
 from waterflow.engine.search import ensure_search_attributes
 from waterflow.engine.types import CONTROL_QUEUE
 from waterflow.engine.workflows import JobWorkflow, RunWorkflow
@@ -150,6 +151,7 @@ class Agent:
             "graceful_shutdown_timeout": self.config.agent.shutdown_timeout,
             "max_concurrent_workflow_tasks": self.config.agent.max_concurrent_workflow_tasks,
             "default_heartbeat_throttle_interval": self.config.agent.step_heartbeat_interval,
+            "workflow_runner": workflow_runner(),
         }
         for queue in self.task_queues:
             self._workers.append(

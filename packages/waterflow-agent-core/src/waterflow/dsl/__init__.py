@@ -23,7 +23,16 @@ from waterflow.dsl._errors import Problem, WorkflowError
 from waterflow.dsl._inputs import apply_inputs
 from waterflow.dsl._parse import Builder, is_action, remember, source_map
 from waterflow.dsl._validate import GHA_NODE, check_spec
-from waterflow.dsl.model import InputSpec, JobSpec, Pos, RetrySpec, StepSpec, WorkflowSpec
+from waterflow.dsl.matrix import MatrixError, expand_matrix, instance_name
+from waterflow.dsl.model import (
+    InputSpec,
+    JobSpec,
+    Pos,
+    RetrySpec,
+    StepSpec,
+    StrategySpec,
+    WorkflowSpec,
+)
 
 
 def parse_workflow(
@@ -102,14 +111,18 @@ __all__ = [
     "GHA_NODE",
     "InputSpec",
     "JobSpec",
+    "MatrixError",
     "Pos",
     "Problem",
     "RetrySpec",
     "StepSpec",
+    "StrategySpec",
     "WorkflowError",
     "WorkflowSpec",
     "apply_inputs",
     "configure_converter",
+    "expand_matrix",
+    "instance_name",
     "is_action",
     "load_workflow",
     "parse_duration",

@@ -28,7 +28,15 @@ from waterflow.dsl._yaml import (
     Source,
     kind_of,
 )
-from waterflow.dsl.model import InputSpec, JobSpec, Pos, RetrySpec, StepSpec, WorkflowSpec
+from waterflow.dsl.model import (
+    InputSpec,
+    JobSpec,
+    Pos,
+    RetrySpec,
+    StepSpec,
+    StrategySpec,
+    WorkflowSpec,
+)
 
 TOP_KEYS = ("name", "run-name", "on", "env", "defaults", "jobs", "permissions", "concurrency")
 JOB_KEYS = (
@@ -68,6 +76,7 @@ RETRY_KEYS = ("max_attempts", "initial_interval", "maximum_interval", "backoff_c
 INPUT_KEYS = ("description", "required", "default", "type", "options")
 INPUT_TYPES = ("string", "boolean", "number", "choice", "environment")
 # GitHub's job keys Waterflow does not run; named so the message says so instead of "unknown".
+STRATEGY_KEYS = ("matrix", "fail-fast", "max-parallel")
 _JOB_UNSUPPORTED = {
     "uses": "calling a reusable workflow",
     "with": "inputs of a reusable workflow",
@@ -724,6 +733,7 @@ class Builder:
         runs_on = ""
         if "runs-on" in found:
             runs_on = self.runs_on(found["runs-on"], what)
+            self.keep((*path, "runs-on"), found["runs-on"])
         elif isinstance(node, MappingNode) and not self.misspelt(node, "runs-on"):
             self.error(key_node, f"{_p(what)}missing 'runs-on' (the task queue to run on)")
         needs: list[str] = []
@@ -743,12 +753,9 @@ class Builder:
         for key in ("permissions", "concurrency", "environment"):
             if key in found:
                 self.github_only(found[key], what)
+        strategy = None
         if "strategy" in found:
-            self.error(
-                found["strategy"].key_node,
-                f"{_p(what)}'strategy' (matrix jobs) is not supported yet; "
-                "write one job per combination",
-            )
+            strategy = self.strategy(found["strategy"], what, (*path, "strategy"))
         job_defaults = self.defaults(found.get("defaults"), what, defaults)
         steps: list[StepSpec] = []
         if "steps" in found:
@@ -767,7 +774,80 @@ class Builder:
             continue_on_error=continue_on_error,
             steps=tuple(steps),
             pos=pos,
+            strategy=strategy,
         )
+
+    def strategy(self, entry: _Entry, what: str, path: Path) -> StrategySpec | None:
+        found = self.mapping(entry.node, STRATEGY_KEYS, f"in {what}'s strategy", what) or {}
+        if "matrix" not in found:
+            if isinstance(entry.node, MappingNode) and not self.misspelt(entry.node, "matrix"):
+                self.error(entry.key_node, f"{_p(what)}'strategy' needs a 'matrix'")
+            return None
+        matrix_entry = found["matrix"]
+        node = matrix_entry.node
+        matrix: dict[str, Any] | str
+        if isinstance(node, ScalarNode) and isinstance(self.src.scalar(node), str):
+            text = str(node.value)
+            if "${{" not in text:
+                self.error(
+                    node,
+                    f"{_p(what)}'matrix' must be a mapping of axes to lists, or an expression",
+                )
+                return None
+            self.keep((*path, "matrix"), matrix_entry)
+            matrix = text
+        elif isinstance(node, MappingNode):
+            matrix = self.matrix(node, what, (*path, "matrix"))
+        else:
+            self.error(
+                node,
+                f"{_p(what)}'matrix' must be a mapping of axes to lists, not {kind_of(node)}",
+            )
+            return None
+        fail_fast: bool | str = True
+        if "fail-fast" in found:
+            fail_fast = self.bool_or_expression(found["fail-fast"], what, (*path, "fail-fast"))
+        max_parallel = None
+        if "max-parallel" in found:
+            value_node = found["max-parallel"].node
+            value = self.src.scalar(value_node) if isinstance(value_node, ScalarNode) else None
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                self.error(
+                    value_node, f"{_p(what)}'max-parallel' must be a whole number of at least 1"
+                )
+            else:
+                max_parallel = value
+        return StrategySpec(matrix=matrix, fail_fast=fail_fast, max_parallel=max_parallel)
+
+    def matrix(self, node: MappingNode, what: str, path: Path) -> dict[str, Any]:
+        matrix: dict[str, Any] = {}
+        for key, key_node, value_node in self.src.entries(node):
+            self.map.locs[(*path, key)] = Loc(self.src.pos(key_node), value_node)
+            self.keep_tree((*path, key), value_node)
+            value = self.src.plain(value_node)
+            is_expression = isinstance(value, str) and "${{" in value
+            if key in ("include", "exclude"):
+                if not is_expression and not (
+                    isinstance(value, list) and all(isinstance(v, dict) for v in value)
+                ):
+                    self.error(
+                        value_node,
+                        f"{_p(what)}matrix {key!r} must be a list of mappings, "
+                        f"not {kind_of(value_node)}",
+                    )
+                    continue
+            elif not ID_RE.fullmatch(key):
+                self.error(key_node, f"{_p(what)}invalid matrix axis {quote(key)}: use {_ID_RULE}")
+                continue
+            elif not is_expression and not (isinstance(value, list) and value):
+                self.error(
+                    value_node,
+                    f"{_p(what)}matrix axis {key!r} must be a non-empty list of values, "
+                    f"not {kind_of(value_node)}",
+                )
+                continue
+            matrix[key] = value
+        return matrix
 
     def runs_on(self, entry: _Entry, what: str) -> str:
         node = entry.node
@@ -789,10 +869,8 @@ class Builder:
         if queue is None:
             return ""
         if "${{" in queue:
-            self.error(
-                node, f"{_p(what)}'runs-on' cannot use expressions yet; give a task queue name"
-            )
-        elif not QUEUE_RE.fullmatch(queue):
+            return queue  # rendered when the job starts (matrix, inputs, needs)
+        if not QUEUE_RE.fullmatch(queue):
             self.error(
                 node,
                 f"{_p(what)}invalid task queue name {quote(queue)} in 'runs-on': use {_QUEUE_RULE}",

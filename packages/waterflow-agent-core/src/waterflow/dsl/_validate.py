@@ -118,6 +118,19 @@ class _Checker:
         scope = _Scope(f"job {jid!r}", None, "", job.needs)
         if job.name is not None:
             self.template((*path, "name"), job.name, scope, job.pos)
+        self.template((*path, "runs-on"), job.runs_on, scope, job.pos)
+        if job.strategy is not None:
+            matrix = job.strategy.matrix
+            where: Path = (*path, "strategy", "matrix")
+            if isinstance(matrix, str):
+                self.template(where, matrix, scope, job.pos)
+            else:
+                for at, value in _strings(where, matrix, set()):
+                    self.template(at, value, scope, job.pos)
+            if isinstance(job.strategy.fail_fast, str):
+                self.template(
+                    (*path, "strategy", "fail-fast"), job.strategy.fail_fast, scope, job.pos
+                )
         if job.if_ is not None:
             self.condition((*path, "if"), job.if_, attrs.evolve(scope, is_if=True), job.pos)
         for name, value in job.env.items():
@@ -242,8 +255,9 @@ class _Checker:
             elif name == "secrets" and scope.is_if:
                 self.error(
                     where(ref_at),
-                    f"{scope.label}: 'if' cannot read secrets; set an "
-                    "'env' variable from the secret and test that",
+                    f"{scope.label}: 'if' cannot read secrets (conditions are decided "
+                    "where secrets never are); check the secret in a step that sets an "
+                    "output, and test that output",
                 )
         for context, name, offset in _members(expr):
             message = self.member_problem(context, name, scope)

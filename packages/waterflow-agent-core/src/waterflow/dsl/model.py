@@ -75,8 +75,24 @@ class StepSpec:
 
 
 @attrs.frozen
+class StrategySpec:
+    """`strategy:` of a job: one job instance per combination of the matrix.
+
+    `matrix` is the mapping as written (axes, `include`, `exclude`; values may be
+    expressions), or one expression that yields such a mapping (`${{ fromJSON(...) }}`).
+    """
+
+    matrix: dict[str, Any] | str
+    fail_fast: bool | str = True
+    max_parallel: int | None = None
+
+
+@attrs.frozen
 class JobSpec:
-    """One job: its steps run in order on one agent of the `runs_on` task queue."""
+    """One job: its steps run in order on one agent of the `runs_on` task queue.
+
+    `runs_on` may hold an expression (`${{ matrix.queue }}`), rendered when the job starts.
+    """
 
     id: str
     name: str | None
@@ -89,6 +105,7 @@ class JobSpec:
     continue_on_error: bool | str
     steps: tuple[StepSpec, ...]
     pos: Pos
+    strategy: StrategySpec | None = None
 
 
 @attrs.frozen
@@ -103,4 +120,12 @@ class WorkflowSpec:
     source_sha256: str
 
 
-__all__ = ["InputSpec", "JobSpec", "Pos", "RetrySpec", "StepSpec", "WorkflowSpec"]
+__all__ = [
+    "InputSpec",
+    "JobSpec",
+    "Pos",
+    "RetrySpec",
+    "StepSpec",
+    "StrategySpec",
+    "WorkflowSpec",
+]

@@ -87,8 +87,8 @@ class _Follower:
         self.steps_seen: dict[str, int] = {}
         self.current: dict[str, str | None] = {}
 
-    async def _job_progress(self, job: str) -> JobProgress | None:
-        handle = self.client.get_workflow_handle(f"{self.run_id}.{job}")
+    async def _job_progress(self, workflow_id: str) -> JobProgress | None:
+        handle = self.client.get_workflow_handle(workflow_id)
         try:
             progress: JobProgress = await handle.query("progress", result_type=JobProgress)
         except (RPCError, Exception):
@@ -126,7 +126,7 @@ class _Follower:
                 self._finish(job, run.results[job])
             elif state.status == "running":
                 self._start(job)
-                progress = await self._job_progress(job)
+                progress = await self._job_progress(state.workflow_id)
                 if progress is not None:
                     self._steps(job, list(progress.steps), progress.current_step)
 

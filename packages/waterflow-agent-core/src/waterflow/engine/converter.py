@@ -9,6 +9,7 @@ import attrs
 import cattrs
 import temporalio.api.common.v1
 from temporalio.converter import (
+    AdvancedJSONEncoder,
     BinaryNullPayloadConverter,
     BinaryPlainPayloadConverter,
     BinaryProtoPayloadConverter,
@@ -39,7 +40,12 @@ class _AttrsJSONPayloadConverter(JSONPlainPayloadConverter):
     def to_payload(self, value: Any) -> temporalio.api.common.v1.Payload | None:
         if attrs.has(type(value)):
             value = _converter.unstructure(value)
-        return super().to_payload(value)
+        # Keys keep their order (the default converter sorts them): the order of jobs and
+        # steps in a result is the file's.
+        return temporalio.api.common.v1.Payload(
+            metadata={"encoding": self.encoding.encode()},
+            data=json.dumps(value, cls=AdvancedJSONEncoder, separators=(",", ":")).encode(),
+        )
 
     def from_payload(
         self, payload: temporalio.api.common.v1.Payload, type_hint: type | None = None

@@ -27,6 +27,7 @@ from waterflow._node import NodeError, StepContext, StepInfo
 from waterflow._registry import NodeRegistry
 from waterflow._steplog import StepLog
 from waterflow.dsl import GHA_NODE, is_action
+from waterflow.engine.envlayers import env_layers, render_env
 from waterflow.engine.types import StepInput, StepOutcome
 from waterflow.envfiles import EnvFileError, create_env_files, read_env_files
 from waterflow.params import check_parameters
@@ -71,7 +72,7 @@ def step_log_path(log_dir: Path, inp: StepInput, attempt: int) -> Path:
     return (
         log_dir
         / safe_name(inp.run_id, 120)
-        / safe_name(inp.job)
+        / safe_name(inp.job_key or inp.job)
         / f"{inp.step.index + 1:02d}-{safe_name(inp.step.key)}.attempt{attempt}.log"
     )
 
@@ -122,6 +123,7 @@ async def run_step(
         tail = log.tail(TAIL_IN_ERROR)
         text = masked if not tail else masked + "\n" + "\n".join(tail)
         outcome = StepOutcome(
+            attempt=attempt,
             exit_code=exit_code,
             log_path=str(log_path),
             agent_id=agent.agent_id,
@@ -157,13 +159,13 @@ async def run_step(
                 "RUNNER_TEMP": str(temp_root),
             }
         )
-        env_context: dict[str, str] = {}
+        workflow_env, job_env = inp.env_layers or ({}, {})
         try:
-            for layer in [*inp.env_layers, inp.job_env, step.env]:
-                scope = {**contexts, "env": dict(env_context)}
-                for name, template in layer.items():
-                    value = expressions.render_string(template, scope, hash_files=hash_files)
-                    env_context[name] = value
+            env_context = render_env(
+                env_layers(workflow_env, job_env, inp.job_env, step.env),
+                contexts,
+                hash_files=hash_files,
+            )
             env.update(env_context)
             contexts["env"] = env_context
             params_raw = {k: _render_value(v, contexts, hash_files) for k, v in step.with_.items()}
@@ -254,6 +256,7 @@ async def run_step(
             agent_id=agent.agent_id,
             duration=time.monotonic() - started,
             state=_mask_all(masker, written.state),
+            attempt=attempt,
             post_condition=context.post_condition,
         )
         if not result.ok:

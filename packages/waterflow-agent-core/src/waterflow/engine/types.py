@@ -76,6 +76,9 @@ class JobInput:
     defaults: StepDefaults
     workspace: str | None = None
     search_attributes: bool = True
+    key: str = ""  # the job's id, or `id (values)` for one combination of a matrix
+    matrix: dict[str, Any] = attrs.field(factory=dict)
+    strategy: dict[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -115,6 +118,8 @@ class StepInput:
     job_path: list[str]
     workspace: str
     temp_dir: str
+    # The job's instance (`build (linux, 3.11)` for a matrix combination): names its logs.
+    job_key: str = ""
     # `post` when this runs the post step a node asked for; `state` is then what its main
     # step wrote to GITHUB_STATE.
     phase: str = "main"
@@ -137,6 +142,7 @@ class StepOutcome:
     duration: float = 0.0
     error: str | None = None
     state: dict[str, str] = attrs.field(factory=dict)
+    attempt: int = 1
     post_condition: str | None = None
     """Set when the node asked to run again as a post step at the end of the job."""
 
@@ -156,6 +162,7 @@ class StepReport:
     log_path: str = ""
     log_tail: list[str] = attrs.field(factory=list)
     agent_id: str = ""
+    summary: str = ""  # what the step wrote to GITHUB_STEP_SUMMARY (Markdown)
 
 
 @attrs.frozen
@@ -169,6 +176,7 @@ class JobResult:
     started_at: float | None = None
     duration: float | None = None
     error: str | None = None
+    matrix: dict[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -180,6 +188,7 @@ class JobProgress:
     current_step: str | None = None
     steps: list[StepReport] = attrs.field(factory=list)
     agent_id: str = ""
+    workflow_id: str = ""
 
 
 @attrs.frozen

@@ -27,8 +27,11 @@ with workflow.unsafe.imports_passed_through():
     import attrs
 
     from waterflow import expressions
+    from waterflow.dsl._parse import QUEUE_RE
+    from waterflow.dsl.matrix import MatrixError, expand_matrix, instance_name
     from waterflow.dsl.model import JobSpec, StepSpec
     from waterflow.engine import converter
+    from waterflow.engine.envlayers import env_layers, render_env
     from waterflow.engine.types import (
         ACTIVITY_CLAIM_WORKSPACE,
         ACTIVITY_EXECUTE_NODE,
@@ -62,6 +65,8 @@ _KEY_STATUS = SearchAttributeKey.for_keyword(SA_STATUS)
 # agent yet is a normal state (agents may start after the run).
 _CLAIM_TIMEOUT = timedelta(days=1)
 _MAX_WORKSPACE_LOSSES = 3
+# Seconds a job keeps after its last step's own deadline, to report that step's failure.
+_JOB_DEADLINE_MARGIN = 3.0
 
 
 def search_attributes(workflow_name: str, job: str, status: str) -> _TypedSearchAttributes:
@@ -84,18 +89,23 @@ def _now() -> float:
 
 
 def _render_env(
-    layers: list[dict[str, str]], contexts: dict[str, Any], status: str
+    contexts: dict[str, Any],
+    status: str,
+    workflow_env: dict[str, str],
+    job_env: dict[str, str] | None = None,
+    written: dict[str, str] | None = None,
+    step_env: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """The `env` context as the workflow can know it: secrets render as empty here."""
-    env: dict[str, str] = {}
-    for layer in layers:
-        scope = {**contexts, "env": dict(env)}
-        for name, value in layer.items():
-            try:
-                env[name] = expressions.render_string(value, scope, status=status)
-            except expressions.ExpressionError:
-                env[name] = ""
-    return env
+    """The `env` context as the workflow can know it: secrets render as empty here.
+
+    `written` is what earlier steps wrote to GITHUB_ENV, taken as it is.
+    """
+    return render_env(
+        env_layers(workflow_env, job_env or {}, written or {}, step_env or {}),
+        contexts,
+        status=status,
+        strict=False,
+    )
 
 
 def _error_of(err: BaseException) -> tuple[str, StepOutcome | None]:
@@ -148,7 +158,7 @@ class JobWorkflow:
     async def _claim(self, inp: JobInput) -> AgentSlot:
         slot: AgentSlot = await workflow.execute_activity(
             ACTIVITY_CLAIM_WORKSPACE,
-            ClaimInput(run_id=inp.run_id, job=inp.job.id, workspace=inp.workspace),
+            ClaimInput(run_id=inp.run_id, job=inp.key or inp.job.id, workspace=inp.workspace),
             result_type=AgentSlot,
             task_queue=inp.job.runs_on,
             schedule_to_start_timeout=_CLAIM_TIMEOUT,
@@ -171,11 +181,12 @@ class JobWorkflow:
             },
             "github": dict(inp.github),
             "vars": dict(inp.vars),
-            "matrix": {},
-            "strategy": {},
+            "matrix": dict(inp.matrix),
+            "strategy": dict(inp.strategy),
             "steps": {},
             "job": {"status": SUCCESS, "services": {}, "container": {}},
         }
+        self._github: dict[str, Any] = dict(inp.github)
         self._job_env: dict[str, str] = {}
         self._job_path: list[str] = []
         self._slot: AgentSlot | None = None
@@ -190,12 +201,17 @@ class JobWorkflow:
             if cancelled:
                 status = CANCELLED
             contexts["job"]["status"] = status
-            env_layers = [inp.workflow_env, job.env, job_env, step.env]
-            contexts_with_env = {**contexts, "env": _render_env(env_layers, contexts, status)}
+            env = _render_env(contexts, status, inp.workflow_env, job.env, job_env, step.env)
+            contexts_with_env = {**contexts, **self._place(job.id, step.key), "env": env}
             try:
                 run_it = expressions.evaluate_condition(step.if_, contexts_with_env, status=status)
             except expressions.ExpressionError as exc:
                 self._record(step, FAILURE, FAILURE, error=f"if: {exc}")
+                contexts["steps"][step.key] = {
+                    "outputs": {},
+                    "outcome": FAILURE,
+                    "conclusion": FAILURE,
+                }
                 status = FAILURE
                 continue
             if not run_it:
@@ -254,8 +270,8 @@ class JobWorkflow:
                 continue_on_error=False,
             )
             contexts["job"]["status"] = status
-            env_layers = [inp.workflow_env, job.env, job_env, step.env]
-            contexts_with_env = {**contexts, "env": _render_env(env_layers, contexts, status)}
+            env = _render_env(contexts, status, inp.workflow_env, job.env, job_env, step.env)
+            contexts_with_env = {**contexts, "env": env}
             try:
                 run_it = expressions.evaluate_condition(
                     main.post_condition, contexts_with_env, status=status
@@ -288,7 +304,7 @@ class JobWorkflow:
 
         job_result = status
         contexts["job"]["status"] = status
-        final_env = _render_env([inp.workflow_env, job.env, job_env], contexts, status)
+        final_env = _render_env(contexts, status, inp.workflow_env, job.env, job_env)
         job_outputs: dict[str, str] = {}
         for name, template in job.outputs.items():
             try:
@@ -309,6 +325,20 @@ class JobWorkflow:
             started_at=started,
             duration=_now() - started,
         )
+
+    def _place(self, job: str, step: str) -> dict[str, Any]:
+        """`github` and `runner` as a step's `if:` sees them: what is known of its agent."""
+        github = {**self._github, "job": job, "action": step}
+        runner: dict[str, Any] = {}
+        if self._slot is not None:
+            github["workspace"] = self._slot.workspace
+            runner = {
+                "os": self._slot.os,
+                "arch": self._slot.arch,
+                "name": self._slot.agent_id,
+                "temp": self._slot.temp_dir,
+            }
+        return {"github": github, "runner": runner}
 
     async def _execute(
         self,
@@ -349,6 +379,7 @@ class JobWorkflow:
                         run_id=inp.run_id,
                         workflow=inp.workflow,
                         job=job.id,
+                        job_key=inp.key or job.id,
                         step=step,
                         contexts={**contexts, "runner": runner, "github": github},
                         env_layers=[inp.workflow_env, job.env],
@@ -393,6 +424,13 @@ class JobWorkflow:
 
     def _activity_options(self, inp: JobInput, step: StepSpec) -> dict[str, Any]:
         timeout = step.timeout or inp.defaults.step_timeout
+        info = workflow.info()
+        if info.execution_timeout is not None:
+            # A step ends on its own before its job's time is up, so that its failure (with
+            # its log tail) is reported rather than lost with the job.
+            deadline = info.workflow_start_time + info.execution_timeout
+            left = (deadline - workflow.now()).total_seconds() - _JOB_DEADLINE_MARGIN
+            timeout = max(min(timeout, left), 1.0)
         options: dict[str, Any] = {
             "start_to_close_timeout": timedelta(seconds=timeout),
             "schedule_to_start_timeout": timedelta(seconds=inp.defaults.agent_pickup_timeout),
@@ -443,6 +481,8 @@ class JobWorkflow:
             first, _, rest = message.partition("\n")
             message = first
             tail = [line for line in rest.splitlines() if line.strip()]
+        if data is not None and data.attempt > attempts:
+            attempts = data.attempt
         self._reports.append(
             StepReport(
                 key=step.key,
@@ -456,20 +496,56 @@ class JobWorkflow:
                 attempts=attempts,
                 error=message,
                 log_path=data.log_path if data else "",
+                summary=data.summary if data else "",
                 log_tail=tail,
                 agent_id=data.agent_id if data else "",
             )
         )
 
 
+@attrs.frozen
+class _Instance:
+    """One job to start: the job itself, or one combination of its matrix."""
+
+    key: str
+    job: JobSpec
+    child_id: str
+    matrix: dict[str, Any]
+    strategy: dict[str, Any]
+
+
+def _aggregate(job: JobSpec, results: list[JobResult]) -> JobResult:
+    """What `needs.<job>` sees of a matrix job: failure if any instance failed."""
+    if len(results) == 1 and results[0].job == job.id:
+        return results[0]
+    kinds = {r.result for r in results}
+    result = (
+        FAILURE
+        if FAILURE in kinds
+        else CANCELLED
+        if CANCELLED in kinds
+        else SKIPPED
+        if kinds == {SKIPPED}
+        else SUCCESS
+    )
+    outputs: dict[str, str] = {}
+    for r in results:  # in the order they finished: the last one wins, as on GitHub
+        outputs.update(r.outputs)
+    return JobResult(job=job.id, result=result, outputs=outputs, runs_on=job.runs_on)
+
+
 @workflow.defn(name="waterflow.run")
 class RunWorkflow:
-    """Starts each job as a child workflow on its `runs-on` queue once its `needs` are done."""
+    """Starts each job (each combination of a matrix job) as a child workflow on its
+    `runs-on` queue once its `needs` are done."""
 
     def __init__(self) -> None:
         self._jobs: dict[str, JobProgress] = {}
         self._children: dict[str, str] = {}
         self._results: dict[str, JobResult] = {}
+        self._github: dict[str, Any] = {}
+        self._inputs: dict[str, Any] = {}
+        self._vars: dict[str, str] = {}
 
     @workflow.query(name="progress")
     def progress(self) -> RunProgress:
@@ -484,9 +560,14 @@ class RunWorkflow:
         spec = inp.spec
         run_id = workflow.info().workflow_id
         started = _now()
-        results = self._results
+        results = self._results  # by instance key, for the report
+        needs_view: dict[str, JobResult] = {}  # by job id, what `needs` sees
         pending = dict(spec.jobs)
-        running: dict[str, asyncio.Task[JobResult]] = {}
+        queued: dict[str, list[_Instance]] = {}
+        finished: dict[str, list[JobResult]] = {}
+        expected: dict[str, int] = {}
+        stop_siblings: dict[str, bool] = {}
+        running: dict[str, tuple[asyncio.Task[JobResult], str]] = {}
         github = {
             "workflow": spec.name,
             "run_id": run_id,
@@ -495,95 +576,252 @@ class RunWorkflow:
             "event_name": "workflow_dispatch",
             **inp.github,
         }
+        self._github = github
+        self._inputs = dict(inp.inputs)
+        self._vars = dict(inp.vars)
         for job_id in spec.jobs:
             self._jobs[job_id] = JobProgress(job=job_id, status="waiting")
         cancelled = False
 
-        while pending or running:
+        def record(job_id: str, result: JobResult) -> None:
+            results[result.job] = result
+            finished[job_id].append(result)
+            self._jobs[result.job] = JobProgress(
+                job=result.job,
+                status=result.result,
+                steps=list(result.steps),
+                agent_id=result.agent_id,
+                workflow_id=self._children.get(result.job, ""),
+            )
+            job = spec.jobs[job_id]
+            if result.result == FAILURE and not stop_siblings[job_id]:
+                stop_siblings[job_id] = self._fail_fast(inp, job, needs_view)
+            if len(finished[job_id]) == expected[job_id]:
+                needs_view[job_id] = _aggregate(job, finished[job_id])
+
+        while pending or running or any(queued.values()):
             for job_id, job in list(pending.items()):
-                if not all(n in results for n in job.needs):
+                if not all(n in needs_view for n in job.needs):
                     continue
                 del pending[job_id]
-                decision = self._decide(inp, job, results, cancelled)
-                if decision is not None:
-                    results[job_id] = JobResult(
-                        job=job_id, result=SKIPPED, runs_on=job.runs_on, error=decision
+                finished[job_id] = []
+                stop_siblings[job_id] = False
+                decision = self._decide(inp, job, needs_view, cancelled)
+                instances: list[_Instance] = []
+                error = decision
+                if decision is None:
+                    instances, error = self._instances(inp, run_id, job, needs_view, github)
+                if error is not None:
+                    expected[job_id] = 1
+                    record(
+                        job_id,
+                        JobResult(
+                            job=job_id,
+                            result=SKIPPED if decision is not None else FAILURE,
+                            runs_on=job.runs_on,
+                            error=error,
+                        ),
                     )
-                    self._jobs[job_id] = JobProgress(job=job_id, status=SKIPPED)
                     continue
-                running[job_id] = asyncio.ensure_future(
-                    self._run_job(inp, run_id, job, results, github)
-                )
-                self._jobs[job_id] = JobProgress(job=job_id, status="running")
+                expected[job_id] = len(instances)
+                queued[job_id] = instances
+                # The job's place in the progress is taken by its instances, in order.
+                progress: dict[str, JobProgress] = {}
+                for key, state in self._jobs.items():
+                    if key != job_id:
+                        progress[key] = state
+                        continue
+                    for instance in instances:
+                        self._children[instance.key] = instance.child_id
+                        progress[instance.key] = JobProgress(
+                            job=instance.key, status="waiting", workflow_id=instance.child_id
+                        )
+                self._jobs = progress
+            for job_id, waiting in queued.items():
+                job = spec.jobs[job_id]
+                limit = (job.strategy.max_parallel if job.strategy else None) or len(waiting) + 1
+                while waiting and sum(1 for _, j in running.values() if j == job_id) < limit:
+                    instance = waiting.pop(0)
+                    if cancelled or stop_siblings[job_id]:
+                        why = "cancelled" if cancelled else "another combination failed (fail-fast)"
+                        record(
+                            job_id,
+                            JobResult(
+                                job=instance.key, result=CANCELLED, runs_on=job.runs_on, error=why
+                            ),
+                        )
+                        continue
+                    task = asyncio.ensure_future(
+                        self._run_job(inp, run_id, instance, needs_view, github)
+                    )
+                    running[instance.key] = (task, job_id)
+                    self._jobs[instance.key] = JobProgress(
+                        job=instance.key, status="running", workflow_id=instance.child_id
+                    )
             if not running:
                 continue
             try:
                 done, _ = await workflow.wait(
-                    list(running.values()), return_when=asyncio.FIRST_COMPLETED
+                    [task for task, _ in running.values()], return_when=asyncio.FIRST_COMPLETED
                 )
             except asyncio.CancelledError:
                 # Ask each running job to cancel and wait for it: a job runs its `always()`
                 # and `cancelled()` steps before it ends, and its report is kept.
                 cancelled = True
-                for job_id in running:
-                    await workflow.get_external_workflow_handle(self._children[job_id]).cancel()
+                for key in running:
+                    await workflow.get_external_workflow_handle(self._children[key]).cancel()
                 continue
-            for job_id, task in list(running.items()):
+            for key, (task, job_id) in list(running.items()):
                 if task in done:
-                    del running[job_id]
-                    results[job_id] = task.result()
-                    self._jobs[job_id] = JobProgress(
-                        job=job_id,
-                        status=results[job_id].result,
-                        steps=list(results[job_id].steps),
-                        agent_id=results[job_id].agent_id,
-                    )
+                    del running[key]
+                    record(job_id, task.result())
+                    if stop_siblings[job_id]:
+                        for other, (_, sibling_job) in running.items():
+                            if sibling_job == job_id:
+                                await workflow.get_external_workflow_handle(
+                                    self._children[other]
+                                ).cancel()
 
         failed = any(
             r.result in (FAILURE, CANCELLED) and not self._job_continues(spec.jobs[j], r)
-            for j, r in results.items()
+            for j, r in needs_view.items()
         )
         status = CANCELLED if cancelled else (FAILURE if failed else SUCCESS)
         _upsert_status(inp.search_attributes, status)
+        # In the file's order of jobs, and each matrix in the order of its combinations.
+        order = list(self._jobs)
         return RunResult(
             workflow=spec.name,
             run_id=run_id,
             status=status,
-            jobs={j: results[j] for j in spec.jobs if j in results},
+            jobs={key: results[key] for key in order if key in results},
             started_at=started,
             duration=_now() - started,
         )
 
-    @staticmethod
-    def _job_continues(job: JobSpec, result: JobResult) -> bool:
-        return result.result == FAILURE and job.continue_on_error is True
+    def _job_continues(self, job: JobSpec, result: JobResult) -> bool:
+        """Whether a failed job leaves the run green (`continue-on-error`)."""
+        if result.result != FAILURE:
+            return False
+        value = job.continue_on_error
+        if isinstance(value, bool):
+            return value
+        contexts = {
+            "inputs": dict(self._inputs),
+            "github": dict(self._github),
+            "vars": dict(self._vars),
+            "matrix": dict(result.matrix),
+        }
+        try:
+            return expressions.is_truthy(expressions.render(value, contexts))
+        except expressions.ExpressionError:
+            return False
+
+    def _contexts(
+        self, inp: RunInput, job: JobSpec, needs_view: dict[str, JobResult], status: str
+    ) -> dict[str, Any]:
+        return {
+            "inputs": dict(inp.inputs),
+            "needs": {
+                n: {"result": needs_view[n].result, "outputs": dict(needs_view[n].outputs)}
+                for n in job.needs
+            },
+            "github": dict(self._github or inp.github),
+            "vars": dict(inp.vars),
+            "env": _render_env({"inputs": dict(inp.inputs)}, status, inp.spec.env),
+            "matrix": {},
+            "strategy": {},
+        }
+
+    def _fail_fast(self, inp: RunInput, job: JobSpec, needs_view: dict[str, JobResult]) -> bool:
+        if job.strategy is None:
+            return False
+        value = job.strategy.fail_fast
+        if isinstance(value, bool):
+            return value
+        try:
+            contexts = self._contexts(inp, job, needs_view, SUCCESS)
+            return expressions.is_truthy(expressions.render(value, contexts))
+        except expressions.ExpressionError:
+            return True
+
+    def _instances(
+        self,
+        inp: RunInput,
+        run_id: str,
+        job: JobSpec,
+        needs_view: dict[str, JobResult],
+        github: dict[str, Any],
+    ) -> tuple[list[_Instance], str | None]:
+        """The job's instances, or why it cannot start (a bad matrix or queue)."""
+        contexts = self._contexts(inp, job, needs_view, SUCCESS)
+        contexts["github"] = dict(github)
+        combos: list[dict[str, Any]] = [{}]
+        if job.strategy is not None:
+            try:
+                matrix = (
+                    expressions.render(job.strategy.matrix, contexts)
+                    if isinstance(job.strategy.matrix, str)
+                    else _render_tree(job.strategy.matrix, contexts)
+                )
+                combos = expand_matrix(matrix)
+            except (expressions.ExpressionError, MatrixError) as exc:
+                return [], f"strategy.matrix: {exc}"
+        instances = []
+        for index, combo in enumerate(combos):
+            strategy = (
+                {
+                    "fail-fast": self._fail_fast(inp, job, needs_view),
+                    "job-index": index,
+                    "job-total": len(combos),
+                    "max-parallel": job.strategy.max_parallel or len(combos),
+                }
+                if job.strategy is not None
+                else {}
+            )
+            queue = job.runs_on
+            if "${{" in queue:
+                try:
+                    queue = expressions.render_string(
+                        queue, {**contexts, "matrix": combo, "strategy": strategy}
+                    )
+                except expressions.ExpressionError as exc:
+                    return [], f"runs-on: {exc}"
+                if not QUEUE_RE.fullmatch(queue):
+                    return [], (
+                        f"runs-on gave {queue!r}, which is not a task queue name (letters, "
+                        "digits and hyphens, starting and ending with a letter or digit)"
+                    )
+            key = instance_name(job.id, combo) if job.strategy is not None else job.id
+            child = (
+                f"{run_id}.{job.id}" if job.strategy is None else f"{run_id}.{job.id}.{index + 1}"
+            )
+            instances.append(
+                _Instance(
+                    key=key,
+                    job=attrs.evolve(job, runs_on=queue),
+                    child_id=child,
+                    matrix=combo,
+                    strategy=strategy,
+                )
+            )
+        return instances, None
 
     def _decide(
-        self, inp: RunInput, job: JobSpec, results: dict[str, JobResult], cancelled: bool
+        self, inp: RunInput, job: JobSpec, needs_view: dict[str, JobResult], cancelled: bool
     ) -> str | None:
         """None to run the job; otherwise why it is skipped."""
-        need_results = [results[n].result for n in job.needs]
+        need_results = [needs_view[n].result for n in job.needs]
         if cancelled:
             status = CANCELLED
         elif any(
-            r in (FAILURE, CANCELLED) and not self._job_continues(inp.spec.jobs[n], results[n])
+            r in (FAILURE, CANCELLED) and not self._job_continues(inp.spec.jobs[n], needs_view[n])
             for n, r in zip(job.needs, need_results, strict=True)
         ):
             status = FAILURE
         else:
             status = SUCCESS
-        contexts: dict[str, Any] = {
-            "inputs": dict(inp.inputs),
-            "needs": {
-                n: {"result": results[n].result, "outputs": dict(results[n].outputs)}
-                for n in job.needs
-            },
-            "github": dict(inp.github),
-            "vars": dict(inp.vars),
-            "env": _render_env([inp.spec.env], {"inputs": dict(inp.inputs)}, status),
-            "matrix": {},
-            "strategy": {},
-        }
+        contexts = self._contexts(inp, job, needs_view, status)
         try:
             run_it = expressions.evaluate_condition(job.if_, contexts, status=status)
         except expressions.ExpressionError as exc:
@@ -598,12 +836,11 @@ class RunWorkflow:
         self,
         inp: RunInput,
         run_id: str,
-        job: JobSpec,
-        results: dict[str, JobResult],
+        instance: _Instance,
+        needs_view: dict[str, JobResult],
         github: dict[str, Any],
     ) -> JobResult:
-        child_id = f"{run_id}.{job.id}"
-        self._children[job.id] = child_id
+        job = instance.job
         timeout = job.timeout or inp.defaults.job_timeout
         job_input = JobInput(
             run_id=run_id,
@@ -613,7 +850,7 @@ class RunWorkflow:
             workflow_env=dict(inp.spec.env),
             inputs=dict(inp.inputs),
             needs={
-                n: NeedResult(result=results[n].result, outputs=dict(results[n].outputs))
+                n: NeedResult(result=needs_view[n].result, outputs=dict(needs_view[n].outputs))
                 for n in job.needs
             },
             github=github,
@@ -621,13 +858,16 @@ class RunWorkflow:
             defaults=inp.defaults,
             workspace=inp.workspace,
             search_attributes=inp.search_attributes,
+            key=instance.key,
+            matrix=dict(instance.matrix),
+            strategy=dict(instance.strategy),
         )
         started = _now()
         try:
-            return await workflow.execute_child_workflow(
+            result = await workflow.execute_child_workflow(
                 JobWorkflow.run,
                 job_input,
-                id=child_id,
+                id=instance.child_id,
                 task_queue=job.runs_on,
                 execution_timeout=timedelta(seconds=timeout),
                 search_attributes=search_attributes(inp.spec.name, job.id, "running")
@@ -637,16 +877,28 @@ class RunWorkflow:
         except (ChildWorkflowError, asyncio.CancelledError) as err:
             cause = err.cause if isinstance(err, ChildWorkflowError) else err
             if isinstance(cause, TimeoutError):
-                message, result = f"job timed out after {timeout:g}s", FAILURE
+                message, outcome = f"job timed out after {timeout:g}s", FAILURE
             elif isinstance(cause, CancelledError | asyncio.CancelledError):
-                message, result = "cancelled", CANCELLED
+                message, outcome = "cancelled", CANCELLED
             else:
-                message, result = _error_of(err)[0], FAILURE
+                message, outcome = _error_of(err)[0], FAILURE
             return JobResult(
-                job=job.id,
-                result=result,
+                job=instance.key,
+                result=outcome,
                 runs_on=job.runs_on,
                 started_at=started,
                 duration=_now() - started,
                 error=message,
+                matrix=dict(instance.matrix),
             )
+        return attrs.evolve(result, job=instance.key, matrix=dict(instance.matrix))
+
+
+def _render_tree(value: Any, contexts: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return expressions.render(value, contexts)
+    if isinstance(value, list):
+        return [_render_tree(v, contexts) for v in value]
+    if isinstance(value, dict):
+        return {k: _render_tree(v, contexts) for k, v in value.items()}
+    return value
