@@ -60,7 +60,13 @@ def coerce_parameter(param: Parameter, value: Any) -> Any:
             raise ValueError(f"expected a number, got {_show(value)}")
     elif kind in ("array", "object"):
         want = list if kind == "array" else dict
-        if isinstance(value, str):
+        if isinstance(value, str) and kind == "array" and not value.lstrip().startswith("["):
+            # `tags: a, b` or a block of lines, as GitHub Actions inputs take lists.
+            lines = [line.strip() for line in value.splitlines() if line.strip()]
+            if len(lines) == 1:
+                lines = [part.strip() for part in lines[0].split(",") if part.strip()]
+            value = lines
+        elif isinstance(value, str):
             try:
                 value = json.loads(value)
             except ValueError:
@@ -144,4 +150,6 @@ def _show(value: Any) -> str:
 
 
 def _article(kind: str) -> str:
-    return "an array (a list, or JSON text)" if kind == "array" else "an object (a mapping)"
+    if kind == "array":
+        return "an array (a list, JSON text, or values one per line or separated by commas)"
+    return "an object (a mapping)"

@@ -17,6 +17,7 @@ from waterflow.engine.executor import AgentRuntime, StepFailed, run_step, runner
 from waterflow.engine.types import (
     ACTIVITY_CLAIM_WORKSPACE,
     ACTIVITY_EXECUTE_NODE,
+    AGENT_DRAINING,
     AGENT_SHUTDOWN,
     AgentSlot,
     ClaimInput,
@@ -43,6 +44,8 @@ class Activities:
         self.work_dir = work_dir
         self.heartbeat_interval = heartbeat_interval
         self.host = socket.gethostname()
+        #: Set when the agent stops: steps that arrive then are refused, unstarted, so that
+        #: their jobs move to another agent at once instead of waiting for this one.
         self.draining = False
         self.stopped_by_shutdown = 0
         self._running = 0
@@ -97,7 +100,8 @@ class Activities:
         timeout = None
         if info.start_to_close_timeout is not None:
             total = info.start_to_close_timeout.total_seconds()
-            timeout = max(total - _LOCAL_DEADLINE_MARGIN, total * 0.9)
+            # At least a second (stopping a container takes time), at most half the step.
+            timeout = max(total - max(_LOCAL_DEADLINE_MARGIN, total * 0.02), total * 0.5)
         log = logger.bind(
             run_id=inp.run_id,
             job=inp.job,
@@ -105,6 +109,14 @@ class Activities:
             uses=inp.step.uses,
             attempt=info.attempt,
         )
+        if self.draining:
+            log.info("Step refused: the agent is stopping")
+            raise ApplicationError(
+                f"agent {self.runtime.agent_id} is stopping and did not start the step",
+                type=AGENT_DRAINING,
+                non_retryable=True,
+                category=ApplicationErrorCategory.BENIGN,
+            )
         log.info("Step started")
         beater = asyncio.create_task(keep_alive())
         self._running += 1
