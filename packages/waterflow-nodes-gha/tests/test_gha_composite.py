@@ -199,7 +199,8 @@ async def test_bad_expressions_and_folders_in_composite_steps(
     run = await run_step("./c", registry=registry, workspace=workspace)
     assert run.error == (
         "step './c' failed: ./c step #1 failed: shell 'fish' is not supported: use bash, sh, "
-        "python, pwsh, or a command with {0} for the script file, e.g. 'perl {0}'"
+        "python, pwsh, the name of a program on the step's PATH, or a command template with "
+        "{0} for the script file, e.g. 'perl {0}'"
     )
 
 

@@ -354,3 +354,24 @@ def test_plugin_loads_through_its_entry_point() -> None:
     assert shell.default is None
     assert not shell.required
     assert metadata.outputs == ()
+
+
+async def test_workflow_commands_act_as_on_github(step_context: StepContext) -> None:
+    script = (
+        "echo '::add-mask::hunter22'\n"
+        "echo 'the password is hunter22'\n"
+        "echo '::warning file=app.py,line=3::looks odd'\n"
+        "echo '::set-output name=legacy::yes'\n"
+    )
+    result = await run_step(step_context, script)
+    assert result.outputs == {"legacy": "yes"}
+    lines = stdout_lines(step_context)
+    assert "the password is ***" in lines
+    assert "warning app.py:3: looks odd" in lines
+    assert "hunter22" not in log_text(step_context)
+
+
+async def test_a_disabled_command_fails_the_step(step_context: StepContext) -> None:
+    result = await run_step(step_context, "echo '::set-env name=X::1'")
+    assert result.exit_code == 1
+    assert result.error == "the set-env command is disabled"

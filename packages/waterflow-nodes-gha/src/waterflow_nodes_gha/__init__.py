@@ -15,8 +15,8 @@ docs/nodes/gha.md.
 from __future__ import annotations
 
 from waterflow import NodeMetadata, NodeRegistrar, hookimpl
+from waterflow.commands import parse_command
 from waterflow_nodes_gha._action import NODE_NAME, GhaAction, metadata
-from waterflow_nodes_gha._commands import parse_command
 from waterflow_nodes_gha._manifest import (
     Manifest,
     input_env_name,

@@ -14,8 +14,9 @@ from typing import Any
 import attrs
 
 from waterflow import EnvFiles, NodeError, NodeMetadata, NodeResult, StepContext, expressions
+from waterflow.commands import CommandProcessor, append_env_file, truthy
 from waterflow.envfiles import EnvFileError, create_env_files, parse_env_file, read_env_files
-from waterflow_nodes_gha._commands import CommandProcessor, append_env_file, truthy
+from waterflow.shells import resolve_shell
 from waterflow_nodes_gha._docker import DockerCli, container_environment
 from waterflow_nodes_gha._environment import (
     action_environment,
@@ -34,7 +35,6 @@ from waterflow_nodes_gha._nodejs import choose_node
 from waterflow_nodes_gha._policy import check_policy
 from waterflow_nodes_gha._refs import ActionRef, parse_uses
 from waterflow_nodes_gha._settings import Settings
-from waterflow_nodes_gha._shells import script_argv, shell_command
 
 NODE_NAME = "gha/action"
 DISTRIBUTION = "waterflow-nodes-gha"
@@ -550,11 +550,11 @@ class Runtime:
         env: Mapping[str, str],
         files: EnvFiles,
     ) -> Run:
-        template, extension = shell_command(shell, env.get("PATH"))
+        command = resolve_shell(shell, env.get("PATH"))
         cwd = self.context.workspace / directory if directory else self.context.workspace
         if not cwd.is_dir():
             return Run(1, error=f"working-directory {directory!r} does not exist")
-        script_file = self.scratch("composite-script") / f"script{extension}"
+        script_file = self.scratch("composite-script") / f"script{command.extension}"
         script_file.write_text(script, encoding="utf-8")
         first = script.strip().splitlines()[0] if script.strip() else ""
         self.log.info(f"[{action.label}] step {step.label}: run {first}")
@@ -565,7 +565,7 @@ class Runtime:
         }
         processor = self._processor(process_env, files)
         code = await self.context.run_process(
-            script_argv(template, str(script_file)),
+            command.argv(script_file),
             cwd=cwd,
             env=process_env,
             on_output=processor,

@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-import shlex
-import shutil
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from waterflow import NodeError, NodeMetadata, NodeResult, Parameter, StepContext
+from waterflow.commands import CommandProcessor
+from waterflow.shells import ShellCommand, resolve_shell
 
 NODE_NAME = "shell/run"
 DISTRIBUTION = "waterflow-nodes-shell"
-SCRIPT_PLACEHOLDER = "{0}"
 
-# The file extension a program expects of its script (pwsh runs only *.ps1 files).
-_EXTENSIONS = {
-    "bash": ".sh",
-    "sh": ".sh",
-    "python": ".py",
-    "python3": ".py",
-    "pwsh": ".ps1",
-    "powershell": ".ps1",
-}
+__all__ = ["DISTRIBUTION", "NODE_NAME", "ShellCommand", "ShellRun", "metadata", "resolve_shell"]
 
 
 def metadata() -> NodeMetadata:
@@ -56,59 +45,6 @@ def metadata() -> NodeMetadata:
                 "Default: the workspace.",
             ),
         ),
-    )
-
-
-@attrs.frozen
-class ShellCommand:
-    """How a script is run: an argv in which `{0}` stands for the script file."""
-
-    template: tuple[str, ...]
-    extension: str = ""
-
-    def argv(self, script: Path) -> list[str]:
-        return [part.replace(SCRIPT_PLACEHOLDER, str(script)) for part in self.template]
-
-    def __str__(self) -> str:
-        return " ".join(self.template)
-
-
-def resolve_shell(shell: str, path: str | None) -> ShellCommand:
-    """Turn a step's `shell:` into a command; `path` is the step's PATH for lookups.
-
-    Raises `NodeError(retryable=False)` for a shell that is none of the accepted forms.
-    """
-    if shell == "":
-        # GitHub's default for a `run:` step without `shell:`: no pipefail.
-        if shutil.which("bash", path=path):
-            return ShellCommand(("bash", "-e", "{0}"), ".sh")
-        return ShellCommand(("sh", "-e", "{0}"), ".sh")
-    if shell == "bash":
-        return ShellCommand(("bash", "--noprofile", "--norc", "-eo", "pipefail", "{0}"), ".sh")
-    if shell == "sh":
-        return ShellCommand(("sh", "-e", "{0}"), ".sh")
-    if shell == "python":
-        for program in ("python", "python3"):
-            if shutil.which(program, path=path):
-                return ShellCommand((program, "{0}"), ".py")
-        raise NodeError(
-            "shell 'python': neither python nor python3 is on the step's PATH", retryable=False
-        )
-    if SCRIPT_PLACEHOLDER in shell:
-        try:
-            template = tuple(shlex.split(shell))
-        except ValueError as exc:
-            raise NodeError(
-                f"shell {shell!r} cannot be split into a command: {exc}", retryable=False
-            ) from None
-        program = os.path.basename(template[0])
-        return ShellCommand(template, _EXTENSIONS.get(program, ""))
-    if shell and not any(c.isspace() for c in shell) and shutil.which(shell, path=path):
-        return ShellCommand((shell, "{0}"), _EXTENSIONS.get(os.path.basename(shell), ""))
-    raise NodeError(
-        f"shell {shell!r} is not supported: use bash, sh, python, the name of a program on "
-        "the step's PATH, or a command template with {0} for the script file, e.g. 'perl {0}'",
-        retryable=False,
     )
 
 
@@ -151,7 +87,19 @@ class ShellRun:
         cwd = _working_directory(context, _string(params, "working-directory"))
         script_file = _write_script(context.temp_dir, script, command.extension)
         context.log.info(f"shell: {command}")
-        code = await context.run_process(command.argv(script_file), cwd=cwd, env=context.env)
-        return NodeResult(
-            exit_code=code, error=None if code == 0 else f"process exited with code {code}"
+        # Workflow commands (::add-mask::, ::warning::, ::set-output::...) act as on GitHub.
+        commands = CommandProcessor(
+            log=context.log,
+            masker=context.masker,
+            env=context.env,
+            state_file=context.files.state,
+            env_file=context.files.env,
+            path_file=context.files.path,
         )
+        code = await context.run_process(
+            command.argv(script_file), cwd=cwd, env=context.env, on_output=commands
+        )
+        error = None if code == 0 else f"process exited with code {code}"
+        if error is None and commands.failure:
+            error, code = commands.failure, 1
+        return NodeResult(outputs=dict(commands.outputs), exit_code=code, error=error)

@@ -1,5 +1,6 @@
-"""Workflow commands: the `::name key=value::data` lines an action prints, as GitHub's runner
-reads them from its stdout and stderr."""
+"""Workflow commands: the `::name key=value::data` lines a step prints, as GitHub's runner
+reads them from its stdout and stderr. Shared by every node that runs scripts: pass a
+`CommandProcessor` as the `on_output` filter of `StepContext.run_process`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from waterflow import SecretMasker, StepLog
+    from waterflow._masking import SecretMasker
+    from waterflow._steplog import StepLog
 
 ANNOTATIONS = ("notice", "warning", "error")
 _COMMANDS = frozenset(
