@@ -130,7 +130,8 @@ async def test_nothing_to_send(run: Run, slack: FakeSlack) -> None:
 async def test_invalid_json_in_blocks(run: Run, slack: FakeSlack) -> None:
     ran = await run("slack/notify", {"webhook_url": WEBHOOK, "blocks": '[{"type": "divider"'})
     assert ran.error == (
-        "parameter 'blocks' of 'slack/notify': expected an array (a list, or JSON text), "
+        "parameter 'blocks' of 'slack/notify': expected an array (a list, JSON text, or values "
+        "one per line or separated by commas), "
         """got '[{"type": "divider"'"""
     )
     assert not ran.retryable

@@ -247,7 +247,8 @@ async def test_missing_parameters(run: Run, post: Any, slack: FakeSlack) -> None
 async def test_invalid_json_in_blocks(post: Any, slack: FakeSlack) -> None:
     ran = await post(channel="C1", blocks="{not json")
     assert ran.error == (
-        "parameter 'blocks' of 'slack/post': expected an array (a list, or JSON text), got "
+        "parameter 'blocks' of 'slack/post': expected an array (a list, JSON text, or values "
+        "one per line or separated by commas), got "
         "'{not json'"
     )
     assert slack.requests == []

@@ -60,7 +60,8 @@ def coerce_parameter(param: Parameter, value: Any) -> Any:
             raise ValueError(f"expected a number, got {_show(value)}")
     elif kind in ("array", "object"):
         want = list if kind == "array" else dict
-        if isinstance(value, str) and kind == "array" and not value.lstrip().startswith("["):
+        looks_like_json = isinstance(value, str) and value.lstrip().startswith(("[", "{"))
+        if isinstance(value, str) and kind == "array" and not looks_like_json:
             # `tags: a, b` or a block of lines, as GitHub Actions inputs take lists.
             lines = [line.strip() for line in value.splitlines() if line.strip()]
             if len(lines) == 1:
