@@ -5,6 +5,9 @@
 - tests: the whole pytest suite (a real Temporal dev server, real agents, real processes).
 - wheels: every package builds its own wheel; waterflow-agent installs alone and lists no
   node, and adding waterflow-nodes-shell makes shell/run appear.
+- proto: regenerate `waterflow._proto` from proto/waterflow/v1/*.proto (not a default session:
+  tests/test_proto.py fails when the committed code drifts from the .proto files).
+- bench: the benchmarks in bench/ (not a default session); `nox -s bench -- hot-reload` runs one.
 """
 
 from __future__ import annotations
@@ -39,6 +42,20 @@ def types(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
     session.run(sys.executable, "-m", "pytest", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def proto(session: nox.Session) -> None:
+    session.run(sys.executable, str(ROOT / "proto" / "generate.py"))
+
+
+@nox.session(venv_backend="none")
+def bench(session: nox.Session) -> None:
+    found = {p.stem.replace("_", "-"): p for p in sorted((ROOT / "bench").glob("*.py"))}
+    for name in session.posargs or list(found):
+        if name not in found:
+            session.error(f"no benchmark {name!r}; there are: {', '.join(found)}")
+        session.run(sys.executable, str(found[name]))
 
 
 @nox.session(venv_backend="none")

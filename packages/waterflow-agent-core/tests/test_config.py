@@ -128,6 +128,9 @@ def test_every_key_from_the_file(tmp_path: Path, env: dict[str, str]) -> None:
           output_path: /var/log/waterflow
         server:
           address: waterflow.example.com:9090
+          token: agent-secret
+          tls: true
+          tls_ca: certs/server-ca.pem
         """,
     )
     config = load_config(path, environ=env)
@@ -152,6 +155,8 @@ def test_every_key_from_the_file(tmp_path: Path, env: dict[str, str]) -> None:
     assert (config.log.level, config.log.format) == ("warning", "console")
     assert config.log.output_path == Path("/var/log/waterflow")
     assert config.server.address == "waterflow.example.com:9090"
+    assert (config.server.token, config.server.tls) == ("agent-secret", True)
+    assert config.server.tls_ca == tmp_path / "certs/server-ca.pem"
 
 
 def test_file_then_environment_then_overrides(tmp_path: Path, env: dict[str, str]) -> None:
@@ -249,6 +254,9 @@ def test_every_key_has_a_variable(env: dict[str, str], tmp_path: Path) -> None:
         "log.format": ("console", "console"),
         "log.output_path": ("/l", Path("/l")),
         "server.address": ("srv:9090", "srv:9090"),
+        "server.token": ("t0ken", "t0ken"),
+        "server.tls": ("true", True),
+        "server.tls_ca": ("/ca.pem", Path("/ca.pem")),
     }
     assert set(values) == set(CONFIG_KEYS)
     env.update({env_var_for(key): text for key, (text, _) in values.items()})
@@ -605,6 +613,7 @@ def test_redacted_is_json_ready(env: dict[str, str]) -> None:
         {
             "WATERFLOW_AGENT_TASK_QUEUES": "a,b",
             "WATERFLOW_SERVER_ADDRESS": "grpc://user:pw@waterflow.example.com:9090",
+            "WATERFLOW_SERVER_TOKEN": "agent-secret",
             "WATERFLOW_AGENT_SHUTDOWN_TIMEOUT": "1m30s",
         }
     )
@@ -621,7 +630,19 @@ def test_redacted_is_json_ready(env: dict[str, str]) -> None:
         "format": "json",
         "output_path": env["HOME"] + "/.local/share/waterflow/logs",
     }
+    assert data["server"]["token"] == "***"
     assert "pw" not in json.dumps(data)
+    assert "agent-secret" not in json.dumps(data)
+
+
+def test_a_server_address_needs_a_token(env: dict[str, str]) -> None:
+    env["WATERFLOW_SERVER_ADDRESS"] = "waterflow.example.com:9090"
+    with pytest.raises(ConfigError) as info:
+        load_config(None, environ=env)
+    assert str(info.value) == (
+        "server.address (from WATERFLOW_SERVER_ADDRESS): set without server.token; the server "
+        "refuses calls without an agent token (WATERFLOW_SERVER_TOKEN)"
+    )
 
 
 # --- docs/configuration.md stays true ----------------------------------------------------------

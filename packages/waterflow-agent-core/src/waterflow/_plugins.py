@@ -8,6 +8,7 @@ Environment switches:
 
 from __future__ import annotations
 
+import importlib
 import os
 import types
 from collections.abc import Mapping
@@ -104,6 +105,34 @@ def _describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
+def trace_enabled(env: Mapping[str, str]) -> bool:
+    return env.get("WATERFLOW_TRACE_PLUGINS", "") not in ("", "0", "false")
+
+
+def entry_point_source(ep: importlib_metadata.EntryPoint) -> PluginSource:
+    """The plugin an entry point names: its name, distribution and version."""
+    dist = ep.dist
+    return PluginSource(
+        name=ep.name,
+        distribution=dist.name if dist is not None else "(unknown distribution)",
+        version=dist.version if dist is not None else "?",
+    )
+
+
+def plugin_object(loaded: Any) -> Any:
+    """What an entry point's target registers with pluggy: a module as is, a class instantiated."""
+    if not isinstance(loaded, types.ModuleType) and isinstance(loaded, type):
+        return loaded()
+    return loaded
+
+
+def invalidate_caches() -> None:
+    """Forget cached directory listings and metadata, so that distributions installed or
+    removed since the last look are seen (`importlib_metadata` caches per sys.path entry)."""
+    importlib.invalidate_caches()
+    importlib_metadata.MetadataPathFinder.invalidate_caches()
+
+
 def load_installed_plugins(
     registry: NodeRegistry, env: Mapping[str, str] | None = None, *, log: bool = True
 ) -> list[LoadProblem]:
@@ -112,18 +141,13 @@ def load_installed_plugins(
     A broken plugin is logged with its name and version and skipped; the rest still load.
     """
     env = os.environ if env is None else env
-    trace = env.get("WATERFLOW_TRACE_PLUGINS", "") not in ("", "0", "false")
+    trace = trace_enabled(env)
     problems: list[LoadProblem] = []
     entry_points = sorted(
         importlib_metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name
     )
     for ep in entry_points:
-        dist = ep.dist
-        source = PluginSource(
-            name=ep.name,
-            distribution=dist.name if dist is not None else "(unknown distribution)",
-            version=dist.version if dist is not None else "?",
-        )
+        source = entry_point_source(ep)
         if not plugin_allowed(source, env):
             if not log:
                 continue
@@ -134,10 +158,7 @@ def load_installed_plugins(
             )
             continue
         try:
-            plugin: Any = ep.load()
-            if not isinstance(plugin, types.ModuleType) and isinstance(plugin, type):
-                plugin = plugin()
-            nodes = install_plugin(registry, plugin, source, trace=trace)
+            nodes = install_plugin(registry, plugin_object(ep.load()), source, trace=trace)
         except Exception as exc:  # one broken plugin must not stop the others
             problem = LoadProblem(source, _describe_error(exc))
             problems.append(problem)

@@ -6,12 +6,29 @@ import collections
 import threading
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
+
+from loguru import logger
 
 from waterflow._masking import SecretMasker
 
 TAIL_LINES = 40
 _OWN = "wf "  # lines of Waterflow's own about the step: in the file, not in the tail
+
+
+class LineListener(Protocol):
+    """Receives a step's lines as they are written (the agent ships them to the server).
+
+    `line` is called under the log's lock, in order, with the line's 1-based number, its time
+    (seconds since the epoch), its stream (`out`, `err`, or `wf` for Waterflow's own lines)
+    and the masked text; it must return at once (queue the line, never block). `closed` is
+    called once with the number of lines written when the log is closed. An exception raised
+    by a listener is logged and the listener dropped: the step goes on.
+    """
+
+    def line(self, number: int, stamp: float, stream: str, text: str) -> None: ...
+
+    def closed(self, total: int) -> None: ...
 
 
 class StepLog:
@@ -21,8 +38,16 @@ class StepLog:
     they came from in the file; `tail()` gives them bare.
     """
 
-    def __init__(self, path: Path | None, masker: SecretMasker, *, tail_lines: int = TAIL_LINES):
+    def __init__(
+        self,
+        path: Path | None,
+        masker: SecretMasker,
+        *,
+        tail_lines: int = TAIL_LINES,
+        listener: LineListener | None = None,
+    ):
         self.path = path
+        self._listener = listener
         self._masker = masker
         self._tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
         self._lock = threading.Lock()
@@ -39,10 +64,20 @@ class StepLog:
                 if stream != _OWN:
                     self._tail.append(line)
                 self.lines_written += 1
+                now = time.time()
                 if self._file is not None:
-                    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
                     self._file.write(f"{stamp} {stream} {line}\n")
                     self._file.flush()
+                if self._listener is not None:
+                    try:
+                        self._listener.line(self.lines_written, now, stream.strip(), line)
+                    except Exception as exc:
+                        self._drop_listener(exc)
+
+    def _drop_listener(self, exc: Exception) -> None:
+        self._listener = None
+        logger.warning("Step log listener failed; lines go to the file only: {}", exc)
 
     def stdout(self, text: str) -> None:
         self._write("out", text)
@@ -64,3 +99,9 @@ class StepLog:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+            if self._listener is not None:
+                try:
+                    self._listener.closed(self.lines_written)
+                except Exception as exc:
+                    self._drop_listener(exc)
+            self._listener = None

@@ -129,6 +129,7 @@ def test_public_api_is_pinned() -> None:
         "load_workflow",
         "parse_duration",
         "parse_workflow",
+        "validate_on_queues",
         "validate_workflow",
     ]
     for name in waterflow.dsl.__all__:

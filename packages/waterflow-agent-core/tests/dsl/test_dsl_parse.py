@@ -529,3 +529,16 @@ def test_a_bom_is_not_a_problem(tmp_path: Path) -> None:
     path = tmp_path / "bom.yaml"
     path.write_bytes(b"\xef\xbb\xbfjobs: {a: {runs-on: q, steps: [{run: x}]}}\n")
     assert list(load_workflow(path).jobs) == ["a"]
+
+
+def test_runs_on_label_list_names_the_queue_by_its_labels() -> None:
+    spec = parse_workflow(
+        "jobs:\n  b:\n    runs-on: [self-hosted, linux, x64]\n    steps:\n      - run: make\n",
+        "labels.yaml",
+    )
+    assert spec.jobs["b"].runs_on == "self-hosted-linux-x64"
+    with pytest.raises(WorkflowError) as info:
+        parse_workflow("jobs:\n  b:\n    runs-on: [lin ux]\n    steps:\n      - run: x\n", "l.yaml")
+    assert "make the task queue name 'lin ux', which is not valid" in str(info.value)
+    with pytest.raises(WorkflowError, match="'runs-on' is an empty list"):
+        parse_workflow("jobs:\n  b:\n    runs-on: []\n    steps:\n      - run: x\n", "l.yaml")

@@ -33,6 +33,13 @@ from waterflow.engine.client import follow, start_run
 from waterflow.engine.converter import data_converter
 from waterflow.engine.search import how_to_register, missing_search_attributes
 from waterflow.engine.types import SUCCESS, RunResult
+from waterflow_server._local import (
+    LocalError,
+    LocalOptions,
+    agent_environment,
+    github_context,
+    select_jobs,
+)
 from waterflow_server._render import Renderer
 from waterflow_server._validate import installed_nodes
 
@@ -41,7 +48,7 @@ class RunError(Exception):
     """Stops `waterflow run` with one line."""
 
 
-def _parse_inputs(pairs: tuple[str, ...]) -> dict[str, str]:
+def parse_inputs(pairs: tuple[str, ...]) -> dict[str, str]:
     given: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
@@ -102,6 +109,7 @@ async def _run(
     namespace: str,
     workspace: str | None,
     renderer: Renderer,
+    local: LocalOptions,
 ) -> RunResult:
     async with contextlib.AsyncExitStack() as stack:
         if temporal_address:
@@ -118,11 +126,15 @@ async def _run(
             renderer.note("starting the embedded Temporal dev server and agent")
             client = await stack.enter_async_context(_embedded(spec, namespace))
             workspace = workspace or os.getcwd()
+            # The embedded agent runs in this process: what it is given goes into its
+            # environment here, never through Temporal.
+            os.environ.update(agent_environment(local))
             with_sa = True
         handle = await start_run(
             client,
             spec,
             inputs=inputs,
+            github=github_context(workspace, local),
             workspace=str(Path(workspace).resolve()) if workspace else None,
             with_search_attributes=with_sa,
         )
@@ -156,13 +168,21 @@ def run_command(
     namespace: str,
     workspace: str | None,
     as_json: bool,
+    local: LocalOptions | None = None,
 ) -> int:
     _logging.setup_logging(level="warning", fmt="console", stream=sys.stderr)
     renderer = Renderer(quiet=as_json)
     started = time.monotonic()
     try:
+        local = local or LocalOptions()
+        if temporal_address and local.gives_agent_settings:
+            raise RunError(
+                "--secret, --secrets-file and --local-repository give values to the embedded "
+                "agent; agents of --temporal-address use their own (WATERFLOW_SECRET_<NAME>, "
+                "agent.secrets_dir, WATERFLOW_GHA_LOCAL_REPOSITORIES)"
+            )
         try:
-            spec = load_workflow(file)
+            spec = select_jobs(load_workflow(file), local.jobs)
         except WorkflowError as exc:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
@@ -174,7 +194,7 @@ def run_command(
                 click.echo(str(problem), err=True)
             return 1
         try:
-            values = apply_inputs(spec, _parse_inputs(inputs))
+            values = apply_inputs(spec, parse_inputs(inputs))
         except WorkflowError as exc:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
@@ -187,16 +207,17 @@ def run_command(
                 namespace=namespace,
                 workspace=workspace,
                 renderer=renderer,
+                local=local,
             )
         )
-    except (RunError, DevServerError, AgentError, ConfigError) as exc:
+    except (RunError, DevServerError, AgentError, ConfigError, LocalError) as exc:
         click.echo(f"error: {exc}", err=True)
         return 1
     except KeyboardInterrupt:
         click.echo("interrupted; the run goes on in Temporal", err=True)
         return 130
     if as_json:
-        click.echo(json.dumps(converter.unstructure(result), sort_keys=True))
+        click.echo(json.dumps(converter.unstructure(result)))
     else:
         renderer.finished(result, time.monotonic() - started)
     return 0 if result.status == SUCCESS else 1

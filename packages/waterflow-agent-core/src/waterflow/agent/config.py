@@ -127,9 +127,12 @@ class LogSettings:
 
 @attrs.frozen
 class ServerSettings:
-    """`server`: the Waterflow server the agent reports node metadata to (optional)."""
+    """`server`: the Waterflow server the agent reports its nodes and step logs to (optional)."""
 
     address: str | None = None
+    token: str | None = None
+    tls: bool = False
+    tls_ca: Path | None = None
 
 
 @attrs.frozen
@@ -590,6 +593,13 @@ def _semantic_problems(config: AgentConfig) -> Iterator[tuple[str, str]]:
             yield key, f"{number} is too small; it must be at least 1"
     if agent.step_heartbeat_interval <= timedelta(0):
         yield "agent.step_heartbeat_interval", _too_short(agent.step_heartbeat_interval)
+    server = config.server
+    if server.address is not None and server.token is None:
+        yield (
+            "server.address",
+            "set without server.token; the server refuses calls without an agent token "
+            "(WATERFLOW_SERVER_TOKEN)",
+        )
 
 
 # --- the API -----------------------------------------------------------------------------------
@@ -687,6 +697,8 @@ def redacted(config: AgentConfig) -> dict[str, Any]:
     data: dict[str, Any] = _unstructurer.unstructure(config)
     data["temporal"]["address"] = _scrub_address(config.temporal.address)
     data["server"]["address"] = _scrub_address(config.server.address)
+    if config.server.token is not None:
+        data["server"]["token"] = "***"
     return data
 
 

@@ -10,9 +10,10 @@ from loguru import logger
 from temporalio.client import Client, TLSConfig
 from temporalio.worker import Worker
 
-from waterflow._plugins import load_installed_plugins
 from waterflow._registry import NodeRegistry
+from waterflow._reload import PluginReloader, ReloadReport
 from waterflow.agent.config import AgentConfig
+from waterflow.agent.reporting import ServerLink, ServerLinkError
 from waterflow.engine.activities import Activities
 from waterflow.engine.converter import data_converter
 from waterflow.engine.executor import AgentRuntime, safe_name
@@ -25,6 +26,8 @@ from waterflow.secrets import load_secrets
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_SHUTDOWN_TIMEOUT = 2
+#: Under agent.work_dir: wheels from the plugin directory, extracted (run names never start `_`).
+PLUGIN_CACHE = "_plugin-cache"
 
 
 class AgentError(Exception):
@@ -112,21 +115,40 @@ class Agent:
         self._workers: list[Worker] = []
         self._running = asyncio.Event()
         self.activities: Activities | None = None
+        #: Loads and reloads the plugins; None when a fixed `registry` was given.
+        self.reloader: PluginReloader | None = None
+        #: Reports nodes and ships step logs to the server; None without server.address.
+        self.server_link: ServerLink | None = None
 
-    def _load_plugins(self) -> NodeRegistry:
-        registry = NodeRegistry()
-        for problem in load_installed_plugins(registry):
-            # Already logged with name and version; the agent goes on without it.
-            _ = problem
-        logger.info("Nodes loaded", nodes=registry.names())
-        return registry
+    async def reload(self, trigger: str = "request") -> ReloadReport:
+        """Rescan installed distributions and the plugin directory (what SIGHUP does)."""
+        if self.reloader is None:
+            raise AgentError("this agent has no plugins to reload: it was given a fixed registry")
+        return await self.reloader.reload(trigger=trigger)
 
     async def start(self) -> None:
         """Connect, load plugins and start polling. Returns once every worker polls."""
         if self.client is None:
             self.client = await connect(self.config)
         if self.registry is None:
-            self.registry = self._load_plugins()
+            self.registry = NodeRegistry()
+            self.reloader = PluginReloader(
+                self.registry,
+                plugin_dir=self.config.agent.plugin_dir,
+                cache_dir=Path(self.config.agent.work_dir).expanduser() / PLUGIN_CACHE,
+            )
+            await self.reloader.load()  # a broken plugin is logged; the agent goes on without it
+            if self.config.agent.auto_reload_plugins:
+                await self.reloader.start_watching()
+        if self.config.server.address is not None:
+            link = self.server_link = ServerLink(
+                self.config.server,
+                agent_id=self.agent_id,
+                task_queues=self.task_queues,
+                registry=lambda: self.registry,
+            )
+            if self.reloader is not None:
+                self.reloader.add_listener(lambda _report: link.report())
         secrets_dir = self.config.agent.secrets_dir
 
         def secrets() -> dict[str, str]:
@@ -140,6 +162,7 @@ class Agent:
             registry=self.registry,
             secrets=secrets,
             log_dir=Path(self.config.log.output_path).expanduser(),
+            log_listener=self.server_link.listener if self.server_link is not None else None,
         )
         self.activities = Activities(
             runtime,
@@ -181,6 +204,11 @@ class Agent:
                 **common,  # type: ignore[arg-type]
             )
         )
+        if self.server_link is not None:
+            try:
+                await self.server_link.start()  # in the background: never waits for the server
+            except ServerLinkError as exc:
+                raise AgentError(str(exc)) from None
         self._tasks = [asyncio.create_task(w.run()) for w in self._workers]
         self._running.set()
         logger.info(
@@ -205,6 +233,8 @@ class Agent:
         (they are handed back to Temporal and run again on another agent).
         """
         logger.info("Shutting down agent workers")
+        if self.reloader is not None:
+            await self.reloader.stop()
         timeout = self.config.agent.shutdown_timeout.total_seconds()
         activities = self.activities
         finished_in_time = True
@@ -224,6 +254,8 @@ class Agent:
         # Each worker's run() returns once its shutdown is complete; leaving one pending would
         # let the interpreter exit under the SDK's native threads.
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.server_link is not None:
+            await self.server_link.stop()  # ships the last lines of the steps, briefly
         if finished_in_time:
             logger.info("Agent shutdown complete")
             return EXIT_OK

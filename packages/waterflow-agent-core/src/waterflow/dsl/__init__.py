@@ -2,6 +2,7 @@
 
     spec = load_workflow("deploy.yaml")              # WorkflowError lists every problem
     problems = validate_workflow(spec, registry_metadata)
+    problems = validate_on_queues(spec, {"linux-amd64": nodes_of_that_queue})  # for a fleet
     inputs = apply_inputs(spec, {"tag": "v1.2"})
 
 Every problem is one line, `file:line:col: message`, pointing at the offending key or value.
@@ -102,6 +103,20 @@ def validate_workflow(
     return _ordered(problems)
 
 
+def validate_on_queues(
+    spec: WorkflowSpec, queues: Mapping[str, Mapping[str, NodeMetadata]]
+) -> list[Problem]:
+    """Like `validate_workflow`, for a fleet: each job's steps are checked against the nodes
+    that its `runs-on` queue offers (`queues` maps a queue to its nodes by name). A job whose
+    queue is not in `queues`, and a node that only other queues offer, are problems too
+    (`node docker/build is not offered on queue gpu-a100; it is on linux-amd64`)."""
+    try:
+        problems = check_spec(spec, source_map(spec), None, queues=queues)
+    except Exception as exc:  # a bug of ours must still read as a problem of the file
+        problems = [Problem(spec.file, 1, 1, f"internal error while validating: {exc!r}")]
+    return _ordered(problems)
+
+
 def _ordered(problems: list[Problem]) -> list[Problem]:
     unique = list(dict.fromkeys(problems))
     return sorted(unique, key=lambda p: (p.line, p.col))
@@ -127,5 +142,6 @@ __all__ = [
     "load_workflow",
     "parse_duration",
     "parse_workflow",
+    "validate_on_queues",
     "validate_workflow",
 ]

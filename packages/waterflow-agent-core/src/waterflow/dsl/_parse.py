@@ -852,12 +852,29 @@ class Builder:
     def runs_on(self, entry: _Entry, what: str) -> str:
         node = entry.node
         if isinstance(node, SequenceNode):
-            self.error(
-                node,
-                f"{_p(what)}'runs-on' must be one task queue name, not a list "
-                "(runner label lists are not supported)",
-            )
-            return ""
+            # GitHub's label list (`[self-hosted, linux, x64]`): the queue is the labels
+            # joined with hyphens, in the order written (`self-hosted-linux-x64`).
+            labels: list[str] = []
+            for item in node.value:
+                value = self.src.scalar(item) if isinstance(item, ScalarNode) else None
+                if not isinstance(value, str) or not value.strip() or "${{" in value:
+                    self.error(
+                        item,
+                        f"{_p(what)}each 'runs-on' label must be a plain name, not {kind_of(item)}",
+                    )
+                    return ""
+                labels.append(value.strip())
+            if not labels:
+                self.error(node, f"{_p(what)}'runs-on' is an empty list; give a task queue name")
+                return ""
+            queue = "-".join(labels)
+            if not QUEUE_RE.fullmatch(queue):
+                self.error(
+                    node,
+                    f"{_p(what)}the labels of 'runs-on' make the task queue name "
+                    f"{quote(queue)}, which is not valid: use {_QUEUE_RULE}",
+                )
+            return queue
         if isinstance(node, MappingNode):
             self.error(
                 node,
@@ -865,11 +882,12 @@ class Builder:
                 "(runner groups are not supported)",
             )
             return ""
-        queue = self.text_of(entry, what, empty_ok=False)
-        if queue is None:
+        text = self.text_of(entry, what, empty_ok=False)
+        if text is None:
             return ""
-        if "${{" in queue:
-            return queue  # rendered when the job starts (matrix, inputs, needs)
+        if "${{" in text:
+            return text  # rendered when the job starts (matrix, inputs, needs)
+        queue = text
         if not QUEUE_RE.fullmatch(queue):
             self.error(
                 node,

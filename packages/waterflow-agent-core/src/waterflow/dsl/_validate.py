@@ -307,7 +307,50 @@ class _Checker:
             for step in job.steps:
                 self.check_node(jid, step, nodes)
 
-    def check_node(self, jid: str, step: StepSpec, nodes: Mapping[str, NodeMetadata]) -> None:
+    def check_queue_nodes(self, queues: Mapping[str, Mapping[str, NodeMetadata]]) -> None:
+        anywhere: dict[str, NodeMetadata] = {}
+        for nodes in queues.values():
+            anywhere.update(nodes)
+        for jid, job in self.spec.jobs.items():
+            if "${{" in job.runs_on:  # the queue is known when the job starts: any will do
+                for step in job.steps:
+                    self.check_node(jid, step, anywhere)
+                continue
+            offered = queues.get(job.runs_on)
+            if offered is None:
+                at = self.value_pos(("jobs", jid, "runs-on"), job.pos)
+                served = ", ".join(sorted(queues)) or "none"
+                self.error(
+                    at,
+                    f"job {jid!r}: no live agent serves queue {job.runs_on}"
+                    f"{suggest(job.runs_on, queues)}; queues served: {served}",
+                )
+                continue
+            for step in job.steps:
+                self.check_node(jid, step, offered, queue=job.runs_on, queues=queues)
+
+    def off_queue(
+        self, uses: str, queue: str, queues: Mapping[str, Mapping[str, NodeMetadata]]
+    ) -> str:
+        """Why a node is missing from `queue`: where it is, or that no queue offers it."""
+        elsewhere = sorted(q for q, offered in queues.items() if uses in offered)
+        if elsewhere:
+            return f"node {uses} is not offered on queue {queue}; it is on {', '.join(elsewhere)}"
+        everywhere = {name for offered in queues.values() for name in offered}
+        return (
+            f"unknown node {uses!r}{suggest(uses, queues[queue]) or suggest(uses, everywhere)}; "
+            f"no live agent on any queue offers it"
+        )
+
+    def check_node(
+        self,
+        jid: str,
+        step: StepSpec,
+        nodes: Mapping[str, NodeMetadata],
+        *,
+        queue: str | None = None,
+        queues: Mapping[str, Mapping[str, NodeMetadata]] | None = None,
+    ) -> None:
         path: Path = ("jobs", jid, "steps", step.index)
         label = step_label(step)
         uses_at = self.value_pos((*path, "uses"), step.pos)
@@ -316,6 +359,20 @@ class _Checker:
             self.error(uses_at, f"{label}: {problem}")
             return
         meta = nodes.get(step.uses)
+        if meta is None and queue is not None and queues is not None:
+            if is_action(step.uses):
+                if GHA_NODE not in nodes:
+                    self.error(
+                        uses_at,
+                        f"{label}: GitHub Action {step.uses!r} needs node {GHA_NODE}, which "
+                        f"is not offered on queue {queue}",
+                    )
+            else:
+                at = uses_at
+                if step.uses == RUN_NODE:
+                    at = self.key_pos((*path, "with", "run"), uses_at)
+                self.error(at, f"{label}: {self.off_queue(step.uses, queue, queues)}")
+            return
         if meta is None:
             if step.uses == RUN_NODE:
                 at = self.key_pos((*path, "with", "run"), uses_at)
@@ -451,12 +508,19 @@ def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
 
 
 def check_spec(
-    spec: WorkflowSpec, smap: SourceMap | None, nodes: Mapping[str, NodeMetadata] | None
+    spec: WorkflowSpec,
+    smap: SourceMap | None,
+    nodes: Mapping[str, NodeMetadata] | None,
+    *,
+    queues: Mapping[str, Mapping[str, NodeMetadata]] | None = None,
 ) -> list[Problem]:
-    """Everything `validate_workflow` checks: needs, expressions, and (with `nodes`) nodes."""
+    """Everything `validate_workflow` checks: needs, expressions, and (with `nodes`) nodes;
+    with `queues`, each job's steps against the nodes of its `runs-on` queue instead."""
     checker = _Checker(spec, smap)
     checker.check_needs()
     checker.check_expressions()
-    if nodes is not None:
+    if queues is not None:
+        checker.check_queue_nodes(queues)
+    elif nodes is not None:
         checker.check_nodes(nodes)
     return checker.problems

@@ -25,7 +25,7 @@ from waterflow import expressions
 from waterflow._masking import SecretMasker
 from waterflow._node import NodeError, StepContext, StepInfo
 from waterflow._registry import NodeRegistry
-from waterflow._steplog import StepLog
+from waterflow._steplog import LineListener, StepLog
 from waterflow.dsl import GHA_NODE, is_action
 from waterflow.engine.envlayers import env_layers, render_env
 from waterflow.engine.types import StepInput, StepOutcome
@@ -57,6 +57,9 @@ class AgentRuntime:
     secrets: Callable[[], Mapping[str, str]]
     log_dir: Path
     base_env: Mapping[str, str] = attrs.field(factory=lambda: dict(os.environ))
+    # Gives each step attempt a listener for its log lines (the agent ships them to the
+    # server while the step runs); None: the lines go to the step's log file only.
+    log_listener: Callable[[StepInput, int], LineListener | None] | None = None
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -112,7 +115,8 @@ async def run_step(
     secrets = dict(agent.secrets())
     masker = SecretMasker(secrets.values())
     log_path = step_log_path(agent.log_dir, inp, attempt)
-    log = StepLog(log_path, masker)
+    listener = agent.log_listener(inp, attempt) if agent.log_listener is not None else None
+    log = StepLog(log_path, masker, listener=listener)
     workspace = Path(inp.workspace)
     temp_root = Path(inp.temp_dir)
     temp_root.mkdir(parents=True, exist_ok=True)

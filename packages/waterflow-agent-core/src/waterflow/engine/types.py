@@ -33,6 +33,9 @@ ACTIVITY_CLAIM_WORKSPACE = "claim_workspace"
 AGENT_SHUTDOWN = "AgentShutdown"
 """Failure type of a step stopped because its agent shut down; the job moves elsewhere."""
 
+AGENT_DRAINING = "AgentDraining"
+"""Failure type of a step its agent refused, unstarted, because it is stopping; the job moves."""
+
 
 @attrs.frozen
 class StepDefaults:
@@ -43,6 +46,9 @@ class StepDefaults:
     # How long a step may wait for the agent holding the job's workspace before the job
     # moves to another agent of its queue.
     agent_pickup_timeout: float = 60.0
+    # A step without its own `heartbeat_timeout` gets this one: how long the agent running it
+    # may stay silent before the step is taken as lost and runs again on another agent.
+    heartbeat_timeout: float = 30.0
 
 
 @attrs.frozen

@@ -1,0 +1,185 @@
+"""The server process: the gRPC endpoint (TLS when configured, tokens always), the SQLite store,
+the Temporal link, JSON logs, and a graceful stop on SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import grpc
+from loguru import logger
+from temporalio.client import Client
+
+from waterflow import _logging
+from waterflow._proto.v1 import agent_pb2_grpc, user_pb2_grpc
+from waterflow_server import __version__
+from waterflow_server.auth import AuthInterceptor, Tokens
+from waterflow_server.catalog import Catalog
+from waterflow_server.config import ConfigError, ServerConfig, load_config, redacted
+from waterflow_server.logs import Logs
+from waterflow_server.runs import Runs, TemporalUnavailable
+from waterflow_server.service_agent import AgentService
+from waterflow_server.service_user import UserService
+from waterflow_server.store import Store, StoreError
+
+__all__ = ["ServerError", "WaterflowServer", "run_server"]
+
+STOP_GRACE = 5.0
+EXIT_OK = 0
+EXIT_ERROR = 1
+
+
+class ServerError(Exception):
+    """The server cannot start; one line for the operator."""
+
+
+def _read(key: str, path: Path) -> bytes:
+    try:
+        return path.expanduser().read_bytes()
+    except OSError as exc:
+        raise ServerError(f"{key}: cannot read {path}: {exc.strerror}") from None
+
+
+def _loopback(address: str) -> bool:
+    host = address.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class WaterflowServer:
+    """The gRPC server with its services; `start` binds, `stop` drains."""
+
+    def __init__(self, config: ServerConfig, *, temporal_client: Client | None = None) -> None:
+        self.config = config
+        self.store = Store(config.database.path)
+        self.catalog = Catalog(self.store, config.registry.agent_lease.total_seconds())
+        self.logs = Logs(self.store)
+        self.runs = Runs(config.temporal, client=temporal_client)
+        self._server: grpc.aio.Server | None = None
+        self._probe: asyncio.Task[None] | None = None
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        host = self.config.listen.address.rpartition(":")[0]
+        return f"{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{self.port}"
+
+    async def start(self) -> None:
+        listen = self.config.listen
+        credentials = None
+        if listen.tls_cert is not None and listen.tls_key is not None:
+            credentials = grpc.ssl_server_credentials(
+                [
+                    (
+                        _read("listen.tls_key", listen.tls_key),
+                        _read("listen.tls_cert", listen.tls_cert),
+                    )
+                ]
+            )
+        try:
+            await self.store.open()
+        except StoreError as exc:
+            raise ServerError(str(exc)) from None
+        tokens = Tokens(self.config.auth.agent_tokens, self.config.auth.user_tokens)
+        server = grpc.aio.server(interceptors=[AuthInterceptor(tokens)])
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(
+            AgentService(self.catalog, self.logs), server
+        )
+        user_pb2_grpc.add_UserServiceServicer_to_server(
+            UserService(self.catalog, self.runs, self.logs), server
+        )
+        try:
+            if credentials is not None:
+                self.port = server.add_secure_port(listen.address, credentials)
+            else:
+                self.port = server.add_insecure_port(listen.address)
+        except RuntimeError as exc:
+            await self.store.close()
+            raise ServerError(f"listen.address: cannot listen on {listen.address}: {exc}") from None
+        await server.start()
+        self._server = server
+        if credentials is None and not _loopback(listen.address):
+            logger.warning(
+                "TLS is off: tokens and logs cross the network in clear text; set "
+                "listen.tls_cert and listen.tls_key"
+            )
+        logger.info(
+            "Server listening",
+            address=listen.address,
+            port=self.port,
+            tls=credentials is not None,
+            version=__version__,
+        )
+        self._probe = asyncio.create_task(self._probe_temporal())
+
+    async def _probe_temporal(self) -> None:
+        """Connect to Temporal now, in the background, to say early whether it is there."""
+        try:
+            await self.runs.client()
+        except TemporalUnavailable as exc:
+            logger.warning("{}; runs can be submitted once it is", str(exc))
+
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+        await self.store.close()
+        logger.info("Server stopped")
+
+    async def wait(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+
+async def _serve(config: ServerConfig) -> int:
+    server = WaterflowServer(config)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        if not stop.is_set():
+            logger.info("Shutdown signal received", signal=signal.Signals(signum).name)
+            stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    waiter = asyncio.create_task(server.wait())
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    await server.stop()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiter
+    return EXIT_OK
+
+
+def run_server(config_file: str | None, overrides: Mapping[str, Any]) -> int:
+    """`waterflow server`: load the configuration, serve until SIGTERM; the exit code."""
+    try:
+        config = load_config(config_file, overrides=overrides)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_ERROR
+    _logging.setup_logging(level=config.log.level, fmt=config.log.format)
+    _logging.intercept_stdlib_logging()
+    logger.info("Configuration loaded", **redacted(config))
+    try:
+        return asyncio.run(_serve(config))
+    except ServerError as exc:
+        logger.error("Server stopped: {}", str(exc))
+        return EXIT_ERROR
