@@ -44,6 +44,8 @@ jobs:
           echo "sha=${{ github.sha }}" >> "$GITHUB_OUTPUT"
           echo "repo=${{ github.repository }}" >> "$GITHUB_OUTPUT"
           echo "ref=${{ github.ref }}" >> "$GITHUB_OUTPUT"
+          echo "vars=$GITHUB_ACTIONS/$GITHUB_EVENT_NAME/$GITHUB_REPOSITORY/$GITHUB_REF" >> "$GITHUB_OUTPUT"
+          python3 -c 'import json, os; print("pusher=" + json.load(open(os.environ["GITHUB_EVENT_PATH"]))["pusher"]["name"])' >> "$GITHUB_OUTPUT"
   unrelated:
     runs-on: ubuntu-latest
     steps:
@@ -142,6 +144,8 @@ def test_a_github_workflow_runs_unchanged(tmp_path: Path) -> None:
         "sha": sha,
         "repo": "acme/widgets",
         "ref": "refs/heads/main",
+        "vars": "true/push/acme/widgets/refs/heads/main",
+        "pusher": "ada",
     }
     assert "s3cret-token-9" not in proc.stdout + proc.stderr
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import json
 import os
 import platform
 import re
@@ -87,6 +88,34 @@ def runner_arch() -> str:
     )
 
 
+# github context key -> the variable GitHub's runner sets from it.
+_GITHUB_VARIABLES = {
+    "event_name": "GITHUB_EVENT_NAME",
+    "sha": "GITHUB_SHA",
+    "ref": "GITHUB_REF",
+    "ref_name": "GITHUB_REF_NAME",
+    "repository": "GITHUB_REPOSITORY",
+    "repository_owner": "GITHUB_REPOSITORY_OWNER",
+    "run_number": "GITHUB_RUN_NUMBER",
+    "run_attempt": "GITHUB_RUN_ATTEMPT",
+    "actor": "GITHUB_ACTOR",
+}
+
+
+def github_environment(github: Mapping[str, Any], temp_dir: Path) -> dict[str, str]:
+    """The `GITHUB_*` variables a step's programs get from the run's `github` context, as on
+    GitHub's runner, with the event payload in a file at GITHUB_EVENT_PATH."""
+    env = {"GITHUB_ACTIONS": "true"}
+    for key, variable in _GITHUB_VARIABLES.items():
+        value = github.get(key)
+        if value not in (None, ""):
+            env[variable] = expressions.to_string(value)
+    event = temp_dir / "event.json"
+    event.write_text(json.dumps(github.get("event") or {}), encoding="utf-8")
+    env["GITHUB_EVENT_PATH"] = str(event)
+    return env
+
+
 def _render_value(value: Any, contexts: Mapping[str, Any], hash_files: Any) -> Any:
     if isinstance(value, str):
         return expressions.render(value, contexts, hash_files=hash_files)
@@ -163,6 +192,7 @@ async def run_step(
                 "RUNNER_TEMP": str(temp_root),
             }
         )
+        env.update(github_environment(inp.contexts.get("github") or {}, temp_root))
         workflow_env, job_env = inp.env_layers or ({}, {})
         try:
             env_context = render_env(
