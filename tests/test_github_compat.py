@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the workflow text below keeps its lines whole)
 """GitHub workflow files run unchanged by `waterflow run` on the embedded default: the event,
 secrets for the embedded agent, actions from local folders, one job, the checkout's github."""
 
