@@ -185,3 +185,27 @@ def test_a_bad_secrets_file_line_names_the_file_and_line(tmp_path: Path) -> None
     assert proc.stderr.strip().splitlines()[-1] == (
         "error: s.env:2: write each secret as NAME=VALUE (letters, digits and underscores in NAME)"
     )
+
+
+@pytest.mark.e2e
+def test_runs_on_from_the_matrix_on_the_embedded_default(tmp_path: Path) -> None:
+    (tmp_path / "wf.yml").write_text(
+        "jobs:\n  t:\n    runs-on: ${{ matrix.os }}\n    strategy:\n      matrix:\n"
+        "        os: [ubuntu-latest, debian-12]\n    steps:\n      - run: echo on $RUNNER_NAME\n"
+    )
+    proc = _waterflow("run", "wf.yml", "--json", cwd=tmp_path, home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    jobs = json.loads(proc.stdout)["jobs"]
+    assert [j["runs_on"] for j in jobs.values()] == ["ubuntu-latest", "debian-12"]
+
+
+def test_runs_on_from_a_computed_matrix_needs_a_fleet(tmp_path: Path) -> None:
+    (tmp_path / "wf.yml").write_text(
+        "jobs:\n  p:\n    runs-on: q\n    outputs: {m: '${{ steps.s.outputs.m }}'}\n"
+        "    steps:\n      - id: s\n        run: echo m=x >> $GITHUB_OUTPUT\n"
+        "  t:\n    needs: p\n    runs-on: ${{ matrix.os }}\n    strategy:\n"
+        "      matrix: ${{ fromJSON(needs.p.outputs.m) }}\n    steps:\n      - run: 'true'\n"
+    )
+    proc = _waterflow("run", "wf.yml", cwd=tmp_path, home=tmp_path)
+    assert proc.returncode == 1
+    assert "depends on a matrix computed during the run" in proc.stderr.strip().splitlines()[-1]

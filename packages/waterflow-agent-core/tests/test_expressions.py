@@ -1257,6 +1257,7 @@ def test_public_exports_are_pinned() -> None:
         "referenced_contexts",
         "render",
         "render_string",
+        "render_tree",
         "to_string",
         "walk",
     ]

@@ -10,21 +10,23 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import click
 from temporalio.client import Client
 
-from waterflow import _logging
+from waterflow import _logging, expressions
 from waterflow.agent.config import ConfigError, load_config
 from waterflow.agent.worker import Agent, AgentError
 from waterflow.devserver import DevServer, DevServerError
 from waterflow.dsl import (
+    MatrixError,
     WorkflowError,
     WorkflowSpec,
     apply_inputs,
+    expand_matrix,
     load_workflow,
     validate_workflow,
 )
@@ -58,8 +60,38 @@ def parse_inputs(pairs: tuple[str, ...]) -> dict[str, str]:
     return given
 
 
+def embedded_queues(spec: WorkflowSpec, inputs: Mapping[str, Any]) -> list[str]:
+    """Every queue the workflow's jobs can run on, for the in-process agent to serve.
+
+    A `runs-on` expression is rendered for each combination of a written matrix (with the
+    inputs); one that depends on an earlier job cannot be known before the run.
+    """
+    queues: set[str] = set()
+    for job in spec.jobs.values():
+        if "${{" not in job.runs_on:
+            queues.add(job.runs_on)
+            continue
+        matrix = job.strategy.matrix if job.strategy is not None else None
+        contexts: dict[str, Any] = {"inputs": dict(inputs), "github": {}, "vars": {}}
+        try:
+            if isinstance(matrix, str):
+                raise RunError(
+                    f"job {job.id!r}: runs-on {job.runs_on!r} depends on a matrix computed "
+                    "during the run, so the embedded agent cannot know its queues; give "
+                    "--temporal-address of a fleet serving them"
+                )
+            combos = expand_matrix(expressions.render_tree(matrix, contexts)) if matrix else [{}]
+            for combo in combos:
+                queues.add(expressions.render_string(job.runs_on, {**contexts, "matrix": combo}))
+        except (expressions.ExpressionError, MatrixError) as exc:
+            raise RunError(f"job {job.id!r}: runs-on {job.runs_on!r}: {exc}") from None
+    return sorted(queues)
+
+
 @contextlib.asynccontextmanager
-async def _embedded(spec: WorkflowSpec, namespace: str) -> AsyncIterator[Client]:
+async def _embedded(
+    spec: WorkflowSpec, namespace: str, inputs: Mapping[str, Any]
+) -> AsyncIterator[Client]:
     """A local dev server and an in-process agent serving every queue the workflow names."""
     state = Path(os.environ.get("WATERFLOW_EMBEDDED_DIR") or tempfile.mkdtemp(prefix="waterflow-"))
     state.mkdir(parents=True, exist_ok=True)
@@ -67,7 +99,7 @@ async def _embedded(spec: WorkflowSpec, namespace: str) -> AsyncIterator[Client]
     await server.start()
     agent: Agent | None = None
     try:
-        queues = sorted({job.runs_on for job in spec.jobs.values()})
+        queues = embedded_queues(spec, inputs)
         try:
             config = load_config(
                 None,
@@ -124,7 +156,7 @@ async def _run(
             with_sa = not missing
         else:
             renderer.note("starting the embedded Temporal dev server and agent")
-            client = await stack.enter_async_context(_embedded(spec, namespace))
+            client = await stack.enter_async_context(_embedded(spec, namespace, inputs))
             workspace = workspace or os.getcwd()
             # The embedded agent runs in this process: what it is given goes into its
             # environment here, never through Temporal.

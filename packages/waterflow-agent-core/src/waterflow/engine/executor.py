@@ -116,16 +116,6 @@ def github_environment(github: Mapping[str, Any], temp_dir: Path) -> dict[str, s
     return env
 
 
-def _render_value(value: Any, contexts: Mapping[str, Any], hash_files: Any) -> Any:
-    if isinstance(value, str):
-        return expressions.render(value, contexts, hash_files=hash_files)
-    if isinstance(value, list):
-        return [_render_value(v, contexts, hash_files) for v in value]
-    if isinstance(value, dict):
-        return {k: _render_value(v, contexts, hash_files) for k, v in value.items()}
-    return value
-
-
 def _mask_all(masker: SecretMasker, values: Mapping[str, str]) -> dict[str, str]:
     return {k: masker.mask(v) for k, v in values.items()}
 
@@ -202,7 +192,7 @@ async def run_step(
             )
             env.update(env_context)
             contexts["env"] = env_context
-            params_raw = {k: _render_value(v, contexts, hash_files) for k, v in step.with_.items()}
+            params_raw = expressions.render_tree(dict(step.with_), contexts, hash_files=hash_files)
         except expressions.ExpressionError as exc:
             raise fail(f"step {step.display_name!r}: {exc}", retryable=False) from None
         if inp.job_path:

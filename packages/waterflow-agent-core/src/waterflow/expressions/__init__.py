@@ -27,6 +27,7 @@ from waterflow.expressions._template import (
     is_template,
     render,
     render_string,
+    render_tree,
 )
 from waterflow.expressions._values import is_truthy, to_string
 
@@ -61,6 +62,7 @@ __all__ = [
     "referenced_contexts",
     "render",
     "render_string",
+    "render_tree",
     "to_string",
     "walk",
 ]

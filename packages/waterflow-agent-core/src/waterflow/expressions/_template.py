@@ -125,6 +125,26 @@ def render_string(
     return to_string(render(template, contexts, status=status, hash_files=hash_files))
 
 
+def render_tree(
+    value: Any,
+    contexts: Mapping[str, Any],
+    *,
+    status: str = "success",
+    hash_files: HashFiles | None = None,
+) -> Any:
+    """`render` every string inside lists and mappings (a step's `with:`, a matrix)."""
+    if isinstance(value, str):
+        return render(value, contexts, status=status, hash_files=hash_files)
+    if isinstance(value, list):
+        return [render_tree(v, contexts, status=status, hash_files=hash_files) for v in value]
+    if isinstance(value, dict):
+        return {
+            k: render_tree(v, contexts, status=status, hash_files=hash_files)
+            for k, v in value.items()
+        }
+    return value
+
+
 def evaluate_condition(
     condition: str | bool | None,
     contexts: Mapping[str, Any],
