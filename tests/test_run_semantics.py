@@ -471,3 +471,22 @@ jobs:
     long = job.steps[1]
     assert "timed out" in (long.error or "")
     assert "before-the-deadline" in long.log_tail
+
+
+async def test_dispatch_inputs_are_in_the_event_payload(run_workflow) -> None:
+    result = await run_workflow(
+        """
+on:
+  workflow_dispatch:
+    inputs:
+      who: {default: x}
+jobs:
+  j:
+    runs-on: QUEUE
+    steps:
+      - id: e
+        run: echo "who=${{ github.event.inputs.who }}" >> $GITHUB_OUTPUT
+""",
+        inputs={"who": "ada"},
+    )
+    assert result.jobs["j"].steps[0].outputs == {"who": "ada"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from loguru import logger
@@ -12,6 +13,7 @@ from temporalio.worker import Worker
 
 from waterflow._registry import NodeRegistry
 from waterflow._reload import PluginReloader, ReloadReport
+from waterflow.agent._reaper import Reaper
 from waterflow.agent.config import AgentConfig
 from waterflow.agent.reporting import ServerLink, ServerLinkError
 from waterflow.engine.activities import Activities
@@ -26,6 +28,11 @@ from waterflow.secrets import load_secrets
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_SHUTDOWN_TIMEOUT = 2
+_STICKY_TIMEOUT = timedelta(seconds=1)
+# Stopping, the agent keeps refusing the steps that still reach it until none has ended or
+# arrived for this long (within shutdown_timeout): the next steps of jobs that were between
+# two steps here then move at once instead of waiting agent_pickup_timeout for this agent.
+_DRAIN_QUIET = 3.0
 #: Under agent.work_dir: wheels from the plugin directory, extracted (run names never start `_`).
 PLUGIN_CACHE = "_plugin-cache"
 
@@ -71,6 +78,8 @@ async def connect(config: AgentConfig) -> Client:
                 Client.connect(
                     t.address,
                     namespace=t.namespace,
+                    # Temporal shows this as the worker that took each task (default: pid@host).
+                    identity=config.agent.id,
                     data_converter=data_converter,
                     tls=tls,
                 ),
@@ -119,6 +128,9 @@ class Agent:
         self.reloader: PluginReloader | None = None
         #: Reports nodes and ships step logs to the server; None without server.address.
         self.server_link: ServerLink | None = None
+        #: Stops this agent's step processes when it ends, even by SIGKILL.
+        self.reaper: Reaper | None = None
+        self._private_worker: Worker | None = None
 
     async def reload(self, trigger: str = "request") -> ReloadReport:
         """Rescan installed distributions and the plugin directory (what SIGHUP does)."""
@@ -157,11 +169,14 @@ class Agent:
         secrets()  # a broken secrets directory fails the start, not the first step
         await ensure_search_attributes(self.client, self.config.temporal.namespace)
         work_dir = Path(self.config.agent.work_dir).expanduser()
+        self.reaper = Reaper(self.agent_id)
+        self.reaper.start()
         runtime = AgentRuntime(
             agent_id=self.agent_id,
             registry=self.registry,
             secrets=secrets,
             log_dir=Path(self.config.log.output_path).expanduser(),
+            base_env=self.reaper.step_environment(),
             log_listener=self.server_link.listener if self.server_link is not None else None,
         )
         self.activities = Activities(
@@ -174,6 +189,13 @@ class Agent:
             "graceful_shutdown_timeout": self.config.agent.shutdown_timeout,
             "max_concurrent_workflow_tasks": self.config.agent.max_concurrent_workflow_tasks,
             "default_heartbeat_throttle_interval": self.config.agent.step_heartbeat_interval,
+            # Else a step's heartbeats reach Temporal only every 0.8 x its heartbeat timeout,
+            # which leaves a loaded agent little margin before the step is taken as lost.
+            "max_heartbeat_throttle_interval": self.config.agent.step_heartbeat_interval,
+            # A job or run whose workflow this agent cached moves to another agent this soon
+            # after the agent stops answering (the SDK's default is 10 s, added to every
+            # recovery from a killed agent).
+            "sticky_queue_schedule_to_start_timeout": _STICKY_TIMEOUT,
             "workflow_runner": workflow_runner(),
         }
         for queue in self.task_queues:
@@ -195,15 +217,16 @@ class Agent:
                 **common,  # type: ignore[arg-type]
             )
         )
-        self._workers.append(
-            Worker(
-                self.client,
-                task_queue=self.private_queue,
-                activities=[self.activities.execute_node],
-                max_concurrent_activities=self.config.agent.max_concurrent_activities,
-                **common,  # type: ignore[arg-type]
-            )
+        # Stopped last, by `shutdown`, once the running steps are done or out of time: until
+        # then it refuses the steps that still arrive, so that their jobs move at once.
+        self._private_worker = Worker(
+            self.client,
+            task_queue=self.private_queue,
+            activities=[self.activities.execute_node],
+            max_concurrent_activities=self.config.agent.max_concurrent_activities,
+            **{**common, "graceful_shutdown_timeout": timedelta(0)},  # type: ignore[arg-type]
         )
+        self._workers.append(self._private_worker)
         if self.server_link is not None:
             try:
                 await self.server_link.start()  # in the background: never waits for the server
@@ -245,9 +268,21 @@ class Agent:
             logger.info("Stopping worker", index=index, task_queue=worker.task_queue)
             await worker.shutdown()
 
-        stops = asyncio.gather(*(stop(i, w) for i, w in enumerate(self._workers)))
+        # No new job or run is taken from here on; steps that still reach the private queue
+        # are refused (`draining`) and run elsewhere, while the running ones finish.
+        private = self._private_worker
+        stops = asyncio.gather(
+            *(stop(i, w) for i, w in enumerate(self._workers) if w is not private)
+        )
         if activities is not None:
-            finished_in_time = await activities.wait_idle(timeout + 0.5)
+            begun = asyncio.get_running_loop().time()
+            finished_in_time = await activities.wait_idle(timeout)
+            if finished_in_time:
+                left = timeout - (asyncio.get_running_loop().time() - begun)
+                await activities.wait_quiet(_DRAIN_QUIET, max(left, 0.0))
+        if private is not None:
+            # Past the timeout, this cancels the steps still running (AgentShutdown).
+            await stop(len(self._workers) - 1, private)
         await stops
         if activities is not None and activities.stopped_by_shutdown:
             finished_in_time = False
@@ -256,6 +291,9 @@ class Agent:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.server_link is not None:
             await self.server_link.stop()  # ships the last lines of the steps, briefly
+        if self.reaper is not None:
+            # Stops what steps left running in the background, as it would were we killed.
+            await asyncio.to_thread(self.reaper.close)
         if finished_in_time:
             logger.info("Agent shutdown complete")
             return EXIT_OK

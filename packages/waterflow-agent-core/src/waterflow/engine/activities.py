@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +49,25 @@ class Activities:
         #: their jobs move to another agent at once instead of waiting for this one.
         self.draining = False
         self.stopped_by_shutdown = 0
+        self.refused = 0
         self._running = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._last_change = time.monotonic()  # a step ended or was refused
+
+    async def wait_quiet(self, quiet: float, timeout: float) -> None:
+        """Until no step has ended or been refused for `quiet` seconds (at most `timeout`).
+
+        While the agent drains, a job whose step just ended here sends its next step moments
+        later; refusing it (rather than no longer polling) moves the job at once.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            now = time.monotonic()
+            wait = min(self._last_change + quiet, deadline) - now
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
 
     async def wait_idle(self, timeout: float) -> bool:
         """True when no step is running, waiting at most `timeout` seconds for that."""
@@ -110,6 +127,8 @@ class Activities:
             attempt=info.attempt,
         )
         if self.draining:
+            self.refused += 1
+            self._last_change = time.monotonic()
             log.info("Step refused: the agent is stopping")
             raise ApplicationError(
                 f"agent {self.runtime.agent_id} is stopping and did not start the step",
@@ -147,10 +166,11 @@ class Activities:
                     f"agent {self.runtime.agent_id} shut down before the step finished",
                     type=AGENT_SHUTDOWN,
                 ) from None
-            log.info("Step cancelled")
+            log.info("Step cancelled", reason=_cancel_reason(why))
             raise
         finally:
             self._running -= 1
+            self._last_change = time.monotonic()
             if self._running == 0:
                 self._idle.set()
             beater.cancel()
@@ -158,3 +178,21 @@ class Activities:
                 await beater
         log.info("Step finished", duration=round(outcome.duration, 3))
         return outcome
+
+
+def _cancel_reason(why: activity.ActivityCancellationDetails | None) -> str:
+    """Why Temporal (or the SDK) cancelled a step, for the agent's log."""
+    if why is None:
+        return "unknown"
+    if why.timed_out:
+        # Also what an agent cut off from Temporal does by itself: no heartbeat got through.
+        return "timed out: no heartbeat reached Temporal within the step's heartbeat timeout"
+    if why.not_found:
+        return "Temporal no longer knows this attempt (it was given to another agent)"
+    if why.cancel_requested:
+        return "the run or the job was cancelled"
+    if why.paused:
+        return "paused"
+    if why.reset:
+        return "reset"
+    return "unknown"

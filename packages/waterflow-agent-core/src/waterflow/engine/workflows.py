@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from waterflow.engine.types import (
         ACTIVITY_CLAIM_WORKSPACE,
         ACTIVITY_EXECUTE_NODE,
+        AGENT_DRAINING,
         AGENT_SHUTDOWN,
         CANCELLED,
         FAILURE,
@@ -64,7 +65,12 @@ _KEY_STATUS = SearchAttributeKey.for_keyword(SA_STATUS)
 # How long claiming a workspace may wait for any agent of the queue. Long: a queue with no
 # agent yet is a normal state (agents may start after the run).
 _CLAIM_TIMEOUT = timedelta(days=1)
-_MAX_WORKSPACE_LOSSES = 3
+# How many times one step may lose its agent while running and still move on: a step that
+# brings down every agent it runs on must not travel the fleet forever.
+_MAX_WORKSPACE_LOSSES = 5
+# Heartbeat timeouts are not retried by Temporal on the lost agent's private queue: the job
+# workflow moves the step to another agent at once (see JobWorkflow._execute).
+_HEARTBEAT_TIMEOUT_TYPE = "TemporalTimeout:Heartbeat"
 # Seconds a job keeps after its last step's own deadline, to report that step's failure.
 _JOB_DEADLINE_MARGIN = 3.0
 
@@ -134,6 +140,22 @@ def _error_of(err: BaseException) -> tuple[str, StepOutcome | None]:
     return str(cause) or type(cause).__name__, None
 
 
+def _lost_agent(cause: BaseException | None) -> tuple[str | None, bool]:
+    """How the agent holding the workspace was lost, if the step failed for that reason, and
+    whether the step had started running there (it may then have had effects)."""
+    if isinstance(cause, TimeoutError):
+        if cause.type == TimeoutType.SCHEDULE_TO_START:
+            return "did not pick the step up", False
+        if cause.type == TimeoutType.HEARTBEAT:
+            return "stopped answering during the step (heartbeat timeout)", True
+    if isinstance(cause, ApplicationError):
+        if cause.type == AGENT_SHUTDOWN:
+            return "shut down during the step", True
+        if cause.type == AGENT_DRAINING:
+            return "was stopping and did not start the step", False
+    return None, False
+
+
 @workflow.defn(name="waterflow.job")
 class JobWorkflow:
     """Runs one job's steps in order on its queue, in one workspace on one agent."""
@@ -190,7 +212,6 @@ class JobWorkflow:
         self._job_env: dict[str, str] = {}
         self._job_path: list[str] = []
         self._slot: AgentSlot | None = None
-        self._losses = 0
         self._notes: list[str] = []
         job_env = self._job_env
         status = SUCCESS
@@ -354,6 +375,7 @@ class JobWorkflow:
         whether the job was cancelled meanwhile)."""
         job = inp.job
         attempts = 0
+        losses = 0  # times this step lost its agent while it ran
         while True:
             try:
                 if self._slot is None:
@@ -398,15 +420,18 @@ class JobWorkflow:
                 return SUCCESS, outcome, None, attempts, False
             except ActivityError as err:
                 cause = err.cause
-                lost = None
-                if isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START:
-                    lost = "did not pick the step up"
-                elif isinstance(cause, ApplicationError) and cause.type == AGENT_SHUTDOWN:
-                    lost = "shut down during the step"
-                if lost is not None and self._losses < _MAX_WORKSPACE_LOSSES:
+                lost, ran = _lost_agent(cause)
+                gone = self._slot.agent_id if self._slot else "?"
+                if lost is not None and ran and losses >= _MAX_WORKSPACE_LOSSES:
+                    error = (
+                        f"step {step.key!r} lost its agent {losses + 1} times while it ran "
+                        f"(last: agent {gone} {lost}); it is not moved again"
+                    )
+                    return FAILURE, None, error, attempts, False
+                if lost is not None:
                     # The agent that held the workspace is gone: continue on another one.
-                    self._losses += 1
-                    gone = self._slot.agent_id if self._slot else "?"
+                    if ran:
+                        losses += 1
                     message = (
                         f"the workspace of job {job.id} was lost: agent {gone} {lost}; "
                         f"step {step.key!r} runs again in a new workspace on another agent "
@@ -438,8 +463,9 @@ class JobWorkflow:
             # A cancelled step is reported once its processes are really stopped.
             "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         }
-        if step.heartbeat_timeout:
-            options["heartbeat_timeout"] = timedelta(seconds=step.heartbeat_timeout)
+        heartbeat = step.heartbeat_timeout or inp.defaults.heartbeat_timeout
+        if heartbeat:
+            options["heartbeat_timeout"] = timedelta(seconds=heartbeat)
         retry = step.retry
         policy = RetryPolicy(maximum_attempts=retry.max_attempts if retry else 1)
         if retry is not None:
@@ -449,7 +475,13 @@ class JobWorkflow:
                 policy.maximum_interval = timedelta(seconds=retry.maximum_interval)
             if retry.backoff_coefficient is not None:
                 policy.backoff_coefficient = retry.backoff_coefficient
-        policy.non_retryable_error_types = ["InvalidStep"]
+        # A lost agent is not retried on its own queue: the job moves (see _execute).
+        policy.non_retryable_error_types = [
+            "InvalidStep",
+            AGENT_SHUTDOWN,
+            AGENT_DRAINING,
+            _HEARTBEAT_TIMEOUT_TYPE,
+        ]
         options["retry_policy"] = policy
         return options
 
@@ -576,6 +608,11 @@ class RunWorkflow:
             "event_name": "workflow_dispatch",
             **inp.github,
         }
+        if github["event_name"] == "workflow_dispatch":
+            # As on GitHub: a dispatch's inputs are also in its event payload.
+            event = dict(github.get("event") or {})
+            event.setdefault("inputs", dict(inp.inputs))
+            github["event"] = event
         self._github = github
         self._inputs = dict(inp.inputs)
         self._vars = dict(inp.vars)
