@@ -7,7 +7,9 @@
   node, and adding waterflow-nodes-shell makes shell/run appear.
 - proto: regenerate `waterflow._proto` from proto/waterflow/v1/*.proto (not a default session:
   tests/test_proto.py fails when the committed code drifts from the .proto files).
-- bench: the benchmarks in bench/ (not a default session); `nox -s bench -- hot-reload` runs one.
+- bench: the benchmarks (not a default session): the suite of bench/run.py, every scenario
+  against its baseline in one table, then each stand-alone bench/*.py; `nox -s bench --
+  sequential` (or hot-reload, fleet-load, ...) runs only the ones named.
 """
 
 from __future__ import annotations
@@ -49,13 +51,30 @@ def proto(session: nox.Session) -> None:
     session.run(sys.executable, str(ROOT / "proto" / "generate.py"))
 
 
+# bench/*.py that are not stand-alone benchmarks: the suite's runner and its modules.
+_BENCH_MODULES = {"run", "baseline_temporal", "hot_reload"}
+
+
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
-    found = {p.stem.replace("_", "-"): p for p in sorted((ROOT / "bench").glob("*.py"))}
-    for name in session.posargs or list(found):
-        if name not in found:
-            session.error(f"no benchmark {name!r}; there are: {', '.join(found)}")
-        session.run(sys.executable, str(found[name]))
+    """The suite's scenarios (bench/run.py: sequential, concurrent, end-to-end, js-action,
+    agent-start, hot-reload, memory), then each stand-alone bench/*.py (`fleet-load` runs
+    bench/fleet_load.py); names after `--` run only those."""
+    bench_dir = ROOT / "bench"
+    scripts = {
+        p.stem.replace("_", "-"): p
+        for p in sorted(bench_dir.glob("*.py"))
+        if p.stem not in _BENCH_MODULES
+    }
+    names = list(session.posargs)
+    scenarios = [n for n in names if n not in scripts]
+    if scenarios or not names:
+        if scripts and scenarios:
+            session.log(f"stand-alone benchmarks: {', '.join(scripts)}")
+        session.run(sys.executable, str(bench_dir / "run.py"), *scenarios)
+    for name, script in scripts.items():
+        if not names or name in names:
+            session.run(sys.executable, str(script))
 
 
 @nox.session(venv_backend="none")

@@ -1,0 +1,122 @@
+"""1. Sequential dispatch: one job of N steps against one bare workflow of N activities.
+
+Waterflow: a run of one job of N identical steps (`uses: bench/noop`, then `run: "true"`) on an
+in-process agent, from starting the run to its result: the run workflow, the job's child
+workflow, its `claim_workspace` and N `execute_node` activities. Bare temporalio: one workflow
+of N activities doing the same work (returning at once; running the same `bash -e <script>`),
+worker and starter in the same process, on the same dev server, interleaved run by run.
+
+Bare temporalio gets Temporal's eager activity dispatch: an activity on the workflow's own task
+queue comes back in the reply to the workflow task that scheduled it, skipping one trip
+through the server's matching. Waterflow's steps go to the claiming agent's private queue, not
+the job's queue, so they cannot have it. The third baseline, bare activities on another task
+queue, shows what that costs and what is left of Waterflow's own overhead.
+Also one step alone end to end, which shows the fixed cost of a run.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import baseline_temporal as bare
+from temporalio.client import Client
+
+from scenarios._common import Bench, Row, median, ratio_at_most
+from scenarios._waterflow import inprocess_agent, noop_step, run_workflow, steps_workflow, true_step
+
+NAME = "sequential"
+NEEDS_SERVER = True
+TARGET = ratio_at_most(1.15)
+
+
+async def run(bench: Bench) -> list[Row]:
+    sizes = bench.sizes
+    n = sizes.sequential_steps
+    queue = f"bench-seq-{uuid.uuid4().hex[:8]}"
+    bare_queue = f"bare-seq-{uuid.uuid4().hex[:8]}"
+    other_queue = f"bare-act-{uuid.uuid4().hex[:8]}"
+    kinds = {
+        "noop": (noop_step(), bare.NOOP, ""),
+        "true": (true_step(), bare.SCRIPT, "true\n"),
+    }
+    times: dict[str, list[float]] = {f"{side}-{k}": [] for side in ("wf", "bare") for k in kinds}
+    times["other-noop"] = []
+    one: dict[str, list[float]] = {"wf": [], "bare": []}
+    bare_client = await Client.connect(bench.address)
+    async with (
+        inprocess_agent(bench, queue) as agent,
+        bare.worker(bare_client, bare_queue),
+        bare.activity_worker(bare_client, other_queue),
+    ):
+        client = agent.client
+        assert client is not None
+        # Warm-up, not measured: the first task of a workflow type imports its module in the
+        # sandbox, the first step of a node imports the node.
+        for step, activity, argument in kinds.values():
+            await run_workflow(client, steps_workflow(queue, step, 2))
+            await bare.run_sequence(bare_client, bare_queue, activity, 2, argument)
+        await bare.run_sequence(bare_client, bare_queue, bare.NOOP, 2, activity_queue=other_queue)
+        for rep in range(sizes.repeats):
+            for kind, (step, activity, argument) in kinds.items():
+                wf, _ = await run_workflow(client, steps_workflow(queue, step, n))
+                base = await bare.run_sequence(bare_client, bare_queue, activity, n, argument)
+                times[f"wf-{kind}"].append(wf)
+                times[f"bare-{kind}"].append(base)
+                bench.log(
+                    f"sequential {kind} #{rep + 1}: Waterflow {wf:.2f}s, bare {base:.2f}s "
+                    f"({n} steps)"
+                )
+            other = await bare.run_sequence(
+                bare_client, bare_queue, bare.NOOP, n, activity_queue=other_queue
+            )
+            times["other-noop"].append(other)
+            bench.log(f"sequential noop #{rep + 1}: bare, activities on another queue {other:.2f}s")
+        for _ in range(sizes.one_step_repeats):
+            wf, _ = await run_workflow(client, steps_workflow(queue, noop_step(), 1))
+            one["wf"].append(wf)
+            one["bare"].append(await bare.run_sequence(bare_client, bare_queue, bare.NOOP, 1))
+
+    def per_step(key: str) -> float:
+        return median(times[key]) / n * 1000
+
+    runs = f"{n} steps, median of {sizes.repeats}"
+    return [
+        Row(
+            "1 sequential",
+            "`uses: bench/noop`, per step",
+            per_step("wf-noop"),
+            "ms",
+            per_step("bare-noop"),
+            "bare no-op activity",
+            target=TARGET,
+            note=runs,
+        ),
+        Row(
+            "1 sequential",
+            '`run: "true"`, per step',
+            per_step("wf-true"),
+            "ms",
+            per_step("bare-true"),
+            "bare activity `bash -e script`",
+            target=TARGET,
+            note=runs,
+        ),
+        Row(
+            "1 sequential",
+            "`uses: bench/noop`, per step",
+            per_step("wf-noop"),
+            "ms",
+            per_step("other-noop"),
+            "bare no-op activity on another task queue (no eager dispatch)",
+            note=runs,
+        ),
+        Row(
+            "1 sequential",
+            "one no-op step, whole run",
+            median(one["wf"]) * 1000,
+            "ms",
+            median(one["bare"]) * 1000,
+            "bare 1-activity workflow",
+            note=f"median of {sizes.one_step_repeats}",
+        ),
+    ]
