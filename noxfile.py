@@ -7,9 +7,9 @@
   node, and adding waterflow-nodes-shell makes shell/run appear.
 - proto: regenerate `waterflow._proto` from proto/waterflow/v1/*.proto (not a default session:
   tests/test_proto.py fails when the committed code drifts from the .proto files).
-- bench: the benchmarks (not a default session): the suite of bench/run.py, every scenario
-  against its baseline in one table, then each stand-alone bench/*.py; `nox -s bench --
-  sequential` (or hot-reload, fleet-load, ...) runs only the ones named.
+- bench: the benchmark suite (bench/run.py, not a default session): every scenario against its
+  baseline, one table; `nox -s bench -- sequential` (or hot-reload, ...) runs only those named,
+  and `-- fleet-load` a stand-alone bench/*.py.
 """
 
 from __future__ import annotations
@@ -57,9 +57,10 @@ _BENCH_MODULES = {"run", "baseline_temporal", "hot_reload"}
 
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
-    """The suite's scenarios (bench/run.py: sequential, concurrent, end-to-end, js-action,
-    agent-start, hot-reload, memory), then each stand-alone bench/*.py (`fleet-load` runs
-    bench/fleet_load.py); names after `--` run only those."""
+    """The suite (bench/run.py): every scenario, or those named after `--` (sequential,
+    concurrent, end-to-end, js-action, agent-start, hot-reload, memory). A stand-alone
+    bench/*.py runs when named (`-- fleet-load` runs bench/fleet_load.py); it is not part of
+    the default, which stays within about ten minutes on two cores."""
     bench_dir = ROOT / "bench"
     scripts = {
         p.stem.replace("_", "-"): p
@@ -69,12 +70,12 @@ def bench(session: nox.Session) -> None:
     names = list(session.posargs)
     scenarios = [n for n in names if n not in scripts]
     if scenarios or not names:
-        if scripts and scenarios:
-            session.log(f"stand-alone benchmarks: {', '.join(scripts)}")
+        if scripts:
+            session.log(f"stand-alone benchmarks, run by name: {', '.join(scripts)}")
         session.run(sys.executable, str(bench_dir / "run.py"), *scenarios)
-    for name, script in scripts.items():
-        if not names or name in names:
-            session.run(sys.executable, str(script))
+    for name in names:
+        if name in scripts:
+            session.run(sys.executable, str(scripts[name]))
 
 
 @nox.session(venv_backend="none")
