@@ -224,6 +224,8 @@ jobs:
         await agent.stop()
     failed = [r.run_id for r in results if r.status != SUCCESS]
     moved = sum(1 for r in results for s in r.jobs["j"].steps if s.attempts != 1)
+    # A running step whose heartbeats stopped reaching Temporal is cancelled by the SDK.
+    cancelled = agent.log.read_text(errors="replace").count('"message":"Step cancelled"')
     return {
         "steps": steps,
         "all_running_s": all_running,
@@ -237,6 +239,7 @@ jobs:
         "shell_rss_mib": shell_rss,
         "failed": failed,
         "moved": moved,
+        "cancelled": cancelled,
     }
 
 
@@ -334,7 +337,10 @@ def table(conc: dict[str, Any] | None, thr: dict[str, Any] | None) -> str:
                 f"{conc['idle_rss_mib']:.0f} / {conc['peak_rss_mib']:.0f} MiB",
             ),
             ("  RSS of one step's shell", f"{conc['shell_rss_mib']:.1f} MiB"),
-            ("  failed / moved steps", f"{len(conc['failed'])} / {conc['moved']}"),
+            (
+                "  failed / moved / cancelled steps",
+                f"{len(conc['failed'])} / {conc['moved']} / {conc['cancelled']}",
+            ),
         ]
     if thr is not None:
         rows += [
@@ -375,6 +381,8 @@ def verdict(conc: dict[str, Any] | None, thr: dict[str, Any] | None) -> list[str
             problems.append(f"{len(conc['failed'])} concurrency jobs failed")
         if conc["late"]:
             problems.append(f"{conc['late']} heartbeat samples were late")
+        if conc["cancelled"]:
+            problems.append(f"{conc['cancelled']} running steps lost their heartbeat")
     if thr is not None:
         if thr["failed"]:
             problems.append(f"{len(thr['failed'])} throughput jobs failed")
