@@ -26,6 +26,8 @@ and implement the two hooks in that module::
 A step then says `uses: hello/greet` with `with: {who: world}`. See docs/node-authors.md.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from waterflow._hookspec import hookimpl
 from waterflow._masking import SecretMasker
 from waterflow._node import (
@@ -41,8 +43,10 @@ from waterflow._node import (
     StepInfo,
 )
 from waterflow._registry import NodeRegistrar
-from waterflow._steplog import StepLog
 from waterflow._version import __version__
+
+if TYPE_CHECKING:
+    from waterflow._steplog import StepLog
 
 __all__ = [
     "EnvFiles",
@@ -61,3 +65,14 @@ __all__ = [
     "__version__",
     "hookimpl",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # StepLog writes files and reads the clock: imported when first asked for, so that the
+    # workflow sandbox, which imports this package afresh for every workflow instance, does not
+    # import it (engine/sandbox.py).
+    if name == "StepLog":
+        from waterflow._steplog import StepLog
+
+        return StepLog
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

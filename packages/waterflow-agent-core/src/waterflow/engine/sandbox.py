@@ -1,16 +1,32 @@
 """The workflow sandbox as Waterflow configures it.
 
-The workflows import the `waterflow` package, whose other modules bring in libraries that do
-non-deterministic things at import time (loguru reads the clock). Those libraries are passed
-through: imported once, outside the sandbox, never called by workflow code. Waterflow's own
-modules stay sandboxed, so a non-deterministic call in workflow code is still caught.
+Temporal imports the workflow module afresh, in a sandbox, for every workflow instance, and
+with it every module it imports that is not passed through. Two kinds are passed through
+(imported once, outside the sandbox, shared by every instance):
+
+- libraries that do non-deterministic things at import time (loguru reads the clock) or are
+  costly to import, and that workflow code never calls;
+- Waterflow's own modules that the workflow module needs and that are pure: importing them
+  has no side effect, and nothing in them that workflow code uses reads the clock, draws
+  random numbers or does I/O. Sharing them is what makes a new workflow instance cheap: without
+  them, each instance re-ran `waterflow/__init__.py` and what it imports, and built a new cattrs
+  converter, about 20 ms of CPU per instance more (`python -X importtime` and a count of the
+  modules the sandbox imports; see `SANDBOX_REIMPORTS` for what is left).
+
+The workflow module itself (`waterflow.engine.workflows`) is never passed through: Temporal
+isolates each instance's module state that way. Neither are `waterflow` and `waterflow.engine`:
+Temporal matches a passed-through name as a prefix, so passing `waterflow` would pass the
+workflow module too. They are imported in the sandbox as the workflow module's parents, which
+is cheap: `waterflow/__init__.py` takes the pure modules below from outside and imports nothing
+else at once (StepLog, which writes files and reads the clock, only when asked for).
 """
 
 from __future__ import annotations
 
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-PASSTHROUGH_MODULES = (
+#: Libraries: imported once, outside the sandbox; workflow code never calls them.
+_LIBRARIES = (
     "attr",
     "attrs",
     "cattrs",
@@ -23,6 +39,33 @@ PASSTHROUGH_MODULES = (
     "ruamel",
     "watchfiles",
 )
+
+#: Waterflow's pure modules, each checked to be free of import-time side effects and
+#: deterministic in what workflow code uses of it (a name passes its submodules too):
+_WATERFLOW_PURE = (
+    # pluggy's hook markers: constants and decorators.
+    "waterflow._hookspec",
+    # A regex over registered values; its lock only guards its own set.
+    "waterflow._masking",
+    # attrs classes of the node API; StepContext.run_process (processes) is an agent-side call
+    # that imports its runner when called, which in the sandbox would go through the sandbox.
+    "waterflow._node",
+    # Plain dicts of nodes behind a lock; workflow code never holds a registry.
+    "waterflow._registry",
+    "waterflow._version",
+    # The expression language: pure functions of their arguments (the parse cache is keyed by
+    # the text alone). hashFiles reads files, but it lives in `_hashfiles`, imported only by
+    # `hash_files` on the agent; in a workflow the function is unbound and refuses.
+    "waterflow.expressions",
+    # One cattrs converter and the payload converter: JSON in, attrs out, nothing else.
+    "waterflow.engine.converter",
+)
+
+PASSTHROUGH_MODULES = _LIBRARIES + _WATERFLOW_PURE
+
+#: What the sandbox still imports for each workflow instance, besides the standard library's
+#: restricted stand-ins (tests/test_sandbox.py holds it to this).
+SANDBOX_REIMPORTS = frozenset({"waterflow", "waterflow.engine", "waterflow.engine.workflows"})
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
