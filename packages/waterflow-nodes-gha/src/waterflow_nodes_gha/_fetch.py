@@ -11,21 +11,28 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import tarfile
 import tempfile
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
-import filelock
-import httpx
 
 from waterflow import NodeError
 from waterflow_nodes_gha._refs import SHA_RE, ActionRef
 from waterflow_nodes_gha._settings import Settings
 
-TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+if TYPE_CHECKING:
+    import httpx
+
+# httpx, filelock and tarfile are imported where an action is downloaded, not here: every agent
+# loads this plugin at start, most never download an action, and httpx alone (with what it pulls
+# in) takes about a tenth of a second to import.
+
+# Seconds for one request to GitHub's API (connecting: CONNECT_TIMEOUT).
+REQUEST_TIMEOUT = 30.0
+CONNECT_TIMEOUT = 10.0
 LOCK_TIMEOUT = 600.0
 """Seconds to wait for another step's download of the same action before giving up."""
 
@@ -95,6 +102,8 @@ class ActionStore:
                 f"{str(self.settings.cache_dir)!r} and WATERFLOW_GHA_OFFLINE is set",
                 retryable=False,
             )
+        import filelock
+
         target.parent.mkdir(parents=True, exist_ok=True)
         lock = filelock.FileLock(str(target) + ".lock", timeout=LOCK_TIMEOUT)
         try:
@@ -112,10 +121,13 @@ class ActionStore:
         return FetchedRepo(root=target, sha=sha, source="download")
 
     def _client(self) -> httpx.Client:
+        import httpx
+
         headers = {"User-Agent": "waterflow-nodes-gha", "X-GitHub-Api-Version": "2022-11-28"}
         if self.settings.token:
             headers["Authorization"] = f"Bearer {self.settings.token}"
-        return httpx.Client(headers=headers, timeout=TIMEOUT, follow_redirects=True)
+        timeout = httpx.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT)
+        return httpx.Client(headers=headers, timeout=timeout, follow_redirects=True)
 
     def _url(self, ref: ActionRef, what: str, value: str) -> str:
         owner = urllib.parse.quote(ref.owner, safe="")
@@ -126,6 +138,8 @@ class ActionStore:
         )
 
     def _http_error(self, ref: ActionRef, what: str, exc: Exception) -> NodeError:
+        import httpx
+
         if isinstance(exc, httpx.HTTPStatusError):
             status = exc.response.status_code
             if status in (404, 422):
@@ -164,6 +178,8 @@ class ActionStore:
                 f"action {ref.uses}: the action cache entry {str(ref_file)!r} is damaged",
                 retryable=False,
             )
+        import httpx
+
         try:
             with self._client() as client:
                 response = client.get(
@@ -183,6 +199,8 @@ class ActionStore:
         return sha
 
     def _download(self, ref: ActionRef, sha: str, target: Path) -> None:
+        import httpx
+
         staging = Path(tempfile.mkdtemp(prefix=f".{sha}-", dir=target.parent))
         try:
             archive = staging / "action.tar.gz"
@@ -206,6 +224,8 @@ class ActionStore:
 
 def _extract(archive: Path, into: Path, ref: ActionRef) -> None:
     """Extract a GitHub tarball, dropping its one top-level folder (`owner-repo-sha/`)."""
+    import tarfile
+
     into.mkdir()
     try:
         with tarfile.open(archive, "r:*") as tar:

@@ -14,16 +14,17 @@ import os
 import platform
 import shutil
 import subprocess
-import tarfile
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import attrs
-import filelock
 
 from waterflow import NodeError
 from waterflow_nodes_gha._settings import Settings
+
+# filelock and tarfile are imported when a Node is provisioned (rare), not when the agent loads
+# this plugin.
 
 NPM_TIMEOUT = 900.0
 _versions: dict[tuple[str, float], str] = {}
@@ -95,6 +96,10 @@ def provision_node(
     npm_path = shutil.which(npm)
     if npm_path is None:
         raise NodeError(f"cannot provision node{major}: npm is not on PATH", retryable=False)
+    import tarfile
+
+    import filelock
+
     home = binary.parent.parent
     home.parent.mkdir(parents=True, exist_ok=True)
     with filelock.FileLock(str(home) + ".lock", timeout=NPM_TIMEOUT):

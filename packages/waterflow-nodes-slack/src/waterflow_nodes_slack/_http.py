@@ -18,14 +18,19 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 import attrs
-import httpx
 
 from waterflow import NodeError, StepContext
 from waterflow_nodes_slack._budget import Budget
+
+if TYPE_CHECKING:
+    # httpx (with what it pulls in) costs about a tenth of a second to import, paid by every
+    # agent that loads this plugin: it is imported by the functions below, when a step first
+    # sends a request.
+    import httpx
 
 T = TypeVar("T")
 
@@ -164,6 +169,8 @@ def secret_parts(parts: SplitResult) -> list[str]:
 def client() -> httpx.AsyncClient:
     """An HTTP client for one step. Proxies and CA bundles come from the agent's environment
     (HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE); redirects are not followed."""
+    import httpx
+
     version = importlib.metadata.version(DISTRIBUTION)
     return httpx.AsyncClient(
         headers={"User-Agent": f"{DISTRIBUTION}/{version}"}, follow_redirects=False
@@ -172,6 +179,8 @@ def client() -> httpx.AsyncClient:
 
 def _describe_transport(exc: httpx.HTTPError, timeout: float) -> tuple[str, bool]:
     """(what went wrong, whether another attempt may help) for a failed request."""
+    import httpx
+
     detail = first_line(str(exc)) or type(exc).__name__
     cause: BaseException | None = exc
     while cause is not None:
@@ -221,6 +230,8 @@ async def call(
     makes one request. Raises NodeError: not retryable for what no attempt can fix, retryable
     when the budget ran out on a rate limit or a transient failure.
     """
+    import httpx
+
     rng = rng or random.Random()
     attempt = 0
     while True:

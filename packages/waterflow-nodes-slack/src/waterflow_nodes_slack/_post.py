@@ -5,14 +5,16 @@ from __future__ import annotations
 import importlib.metadata
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from waterflow import NodeError, NodeMetadata, NodeResult, Output, Parameter, StepContext
 from waterflow_nodes_slack import _http, _params
 from waterflow_nodes_slack._budget import Budget, step_time_left
 from waterflow_nodes_slack._hints import API_HINTS, API_TRANSIENT
+
+if TYPE_CHECKING:
+    # Annotations only: httpx is imported when a step sends its request (see _http).
+    import httpx
 
 NODE_NAME = "slack/post"
 DEFAULT_API_URL = "https://slack.com/api"
