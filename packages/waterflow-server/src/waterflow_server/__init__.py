@@ -1,8 +1,17 @@
 """Waterflow's control plane and the user CLI `waterflow`."""
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-try:
-    __version__ = version("waterflow-server")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> Any:
+    # Read from the installed distribution when asked for: importing importlib.metadata costs
+    # more than the rest of `waterflow` up to its command, and only --version and the server
+    # need the version.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("waterflow-server")
+        except PackageNotFoundError:  # pragma: no cover - a source tree without install
+            return "0+unknown"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,74 +1,24 @@
-"""The CLI's side of the server: options, the channel with the user token, one-line errors."""
+"""The CLI's side of the server: the channel with the user token, one-line errors. The options
+that say which server live in `_options`, re-exported here."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import attrs
-import click
 import grpc
 
 from waterflow._proto.v1 import user_pb2_grpc
 from waterflow.agent.reporting import ServerLinkError, channel_for
-
-F = TypeVar("F", bound=Callable[..., Any])
+from waterflow_server._options import ServerOptions, server_options
 
 __all__ = ["ClientError", "Connection", "ServerOptions", "connect", "server_options"]
 
 
 class ClientError(Exception):
     """A call to the server failed; one line for the user."""
-
-
-@attrs.frozen
-class ServerOptions:
-    address: str | None
-    token: str | None
-    tls: bool
-    tls_ca: str | None
-
-
-def server_options(required: bool) -> Callable[[F], F]:
-    """`--server`, `--token`, `--tls` and `--tls-ca`, each with its variable."""
-
-    def decorate(fn: F) -> F:
-        hint = "" if required else " Without it, the nodes installed here."
-        for option in reversed(
-            [
-                click.option(
-                    "--server",
-                    "server_address",
-                    envvar="WATERFLOW_SERVER_ADDRESS",
-                    metavar="HOST:PORT",
-                    help=f"The Waterflow server (WATERFLOW_SERVER_ADDRESS).{hint}",
-                ),
-                click.option(
-                    "--token",
-                    envvar="WATERFLOW_SERVER_TOKEN",
-                    metavar="TOKEN",
-                    help="A user token of the server; prefer WATERFLOW_SERVER_TOKEN.",
-                ),
-                click.option(
-                    "--tls",
-                    is_flag=True,
-                    envvar="WATERFLOW_SERVER_TLS",
-                    help="Connect over TLS, checking the server against the system's CAs.",
-                ),
-                click.option(
-                    "--tls-ca",
-                    envvar="WATERFLOW_SERVER_TLS_CA",
-                    type=click.Path(dir_okay=False),
-                    help="PEM file of the CA of the server's certificate (turns TLS on).",
-                ),
-            ]
-        ):
-            fn = option(fn)
-        return fn
-
-    return decorate
 
 
 def call_error(exc: grpc.aio.AioRpcError, address: str) -> ClientError:

@@ -13,8 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from waterflow_server import __version__
-from waterflow_server._client import ServerOptions, server_options
+from waterflow_server._options import ServerOptions, server_options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,7 +26,9 @@ class UserError(click.ClickException):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="waterflow")
+# The version is read from the installed distribution when --version asks for it: reading it
+# here would import importlib.metadata at every start of every command.
+@click.version_option(package_name="waterflow-server", prog_name="waterflow")
 def main() -> None:
     """Run YAML workflows on Temporal, on your own servers."""
     # gRPC's native core writes its own lines to stderr (a failed TLS handshake, say); the
