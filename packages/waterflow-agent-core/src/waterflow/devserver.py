@@ -24,6 +24,19 @@ from temporalio.client import Client
 from waterflow.engine.converter import data_converter
 from waterflow.engine.types import SEARCH_ATTRIBUTES
 
+# The dev server keeps all history in one shard, and each shard's task queues are read at most
+# 20 times a second by default: every hop of a workflow through the server's transfer queue
+# (an activity or workflow task handed to matching) then waits for the next read, about 50 ms.
+# A production cluster spreads this over hundreds of shards; one shard serving one machine's
+# runs reads as often as it has work instead. Measured with bare temporalio on this server, a
+# chain of no-op activities goes from about 50 to about 19 ms each, and activities on another
+# task queue from about 100 to about 24 ms (bench/run.py sequential).
+SINGLE_SHARD_TUNING = (
+    "history.transferProcessorMaxPollRPS=1000",
+    "history.timerProcessorMaxPollRPS=1000",
+    "history.visibilityProcessorMaxPollRPS=1000",
+)
+
 
 class DevServerError(Exception):
     """The dev server could not be found or started; one line."""
@@ -61,13 +74,17 @@ class DevServer:
         namespace: str = "default",
         log_file: str | os.PathLike[str] | None = None,
         extra_args: list[str] | None = None,
+        stock: bool = False,
     ) -> None:
+        """`stock` starts the server with Temporal's own settings, without
+        SINGLE_SHARD_TUNING (the benchmarks compare both)."""
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.namespace = namespace
         self.db_file = db_file
         self.log_file = log_file
         self.extra_args = extra_args or []
+        self.stock = stock
         self.process: subprocess.Popen[bytes] | None = None
         self._log_handle: int | None = None
 
@@ -94,6 +111,9 @@ class DevServer:
             argv += ["--db-filename", str(self.db_file)]
         for name in SEARCH_ATTRIBUTES:
             argv += ["--search-attribute", f"{name}=Keyword"]
+        if not self.stock:
+            for setting in SINGLE_SHARD_TUNING:
+                argv += ["--dynamic-config-value", setting]
         return argv + self.extra_args
 
     async def start(self, timeout: float = 60.0) -> None:
