@@ -131,6 +131,7 @@ class Agent:
         #: Stops this agent's step processes when it ends, even by SIGKILL.
         self.reaper: Reaper | None = None
         self._private_worker: Worker | None = None
+        self._claim_workers: list[Worker] = []
 
     async def reload(self, trigger: str = "request") -> ReloadReport:
         """Rescan installed distributions and the plugin directory (what SIGHUP does)."""
@@ -199,12 +200,23 @@ class Agent:
             "workflow_runner": workflow_runner(),
         }
         for queue in self.task_queues:
+            # Claims (new jobs for this agent) and job workflow tasks on separate workers: a
+            # stopping agent takes no new job at once, but goes on deciding for the jobs it
+            # holds until its steps are done, so that their next steps are refused (and the
+            # jobs move) at once rather than after a sticky timeout and a replay elsewhere.
+            claims = Worker(
+                self.client,
+                task_queue=queue,
+                activities=[self.activities.claim_workspace],
+                **common,  # type: ignore[arg-type]
+            )
+            self._claim_workers.append(claims)
+            self._workers.append(claims)
             self._workers.append(
                 Worker(
                     self.client,
                     task_queue=queue,
                     workflows=[JobWorkflow],
-                    activities=[self.activities.claim_workspace],
                     **common,  # type: ignore[arg-type]
                 )
             )
@@ -268,12 +280,12 @@ class Agent:
             logger.info("Stopping worker", index=index, task_queue=worker.task_queue)
             await worker.shutdown()
 
-        # No new job or run is taken from here on; steps that still reach the private queue
-        # are refused (`draining`) and run elsewhere, while the running ones finish.
+        # No new job is claimed from here on; steps that still reach the private queue are
+        # refused (`draining`) and run elsewhere, while the running ones finish. The workflow
+        # workers stay until then: they schedule the refused jobs' next moves without delay.
         private = self._private_worker
-        stops = asyncio.gather(
-            *(stop(i, w) for i, w in enumerate(self._workers) if w is not private)
-        )
+        numbered = list(enumerate(self._workers))
+        claims = asyncio.gather(*(stop(i, w) for i, w in numbered if w in self._claim_workers))
         if activities is not None:
             begun = asyncio.get_running_loop().time()
             finished_in_time = await activities.wait_idle(timeout)
@@ -283,7 +295,10 @@ class Agent:
         if private is not None:
             # Past the timeout, this cancels the steps still running (AgentShutdown).
             await stop(len(self._workers) - 1, private)
-        await stops
+        await asyncio.gather(
+            *(stop(i, w) for i, w in numbered if w is not private and w not in self._claim_workers)
+        )
+        await claims
         if activities is not None and activities.stopped_by_shutdown:
             finished_in_time = False
         # Each worker's run() returns once its shutdown is complete; leaving one pending would

@@ -65,9 +65,13 @@ _KEY_STATUS = SearchAttributeKey.for_keyword(SA_STATUS)
 # How long claiming a workspace may wait for any agent of the queue. Long: a queue with no
 # agent yet is a normal state (agents may start after the run).
 _CLAIM_TIMEOUT = timedelta(days=1)
+_CLAIM_RUN_TIMEOUT = timedelta(seconds=10)
 # How many times one step may lose its agent while running and still move on: a step that
-# brings down every agent it runs on must not travel the fleet forever.
-_MAX_WORKSPACE_LOSSES = 5
+# brings down every agent it runs on must not travel the fleet forever. From the second loss
+# on, the step waits before it runs again (1 s, doubling, at most a minute): a fleet in turmoil
+# gets time to settle, and a step that kills its agents does so slowly.
+_MAX_WORKSPACE_LOSSES = 10
+_MOVE_DELAY_MAX = 60.0
 # Heartbeat timeouts are not retried by Temporal on the lost agent's private queue: the job
 # workflow moves the step to another agent at once (see JobWorkflow._execute).
 _HEARTBEAT_TIMEOUT_TYPE = "TemporalTimeout:Heartbeat"
@@ -184,7 +188,8 @@ class JobWorkflow:
             result_type=AgentSlot,
             task_queue=inp.job.runs_on,
             schedule_to_start_timeout=_CLAIM_TIMEOUT,
-            start_to_close_timeout=timedelta(seconds=60),
+            # A claim is a mkdir: when the agent that took it dies, another one is asked soon.
+            start_to_close_timeout=_CLAIM_RUN_TIMEOUT,
             retry_policy=RetryPolicy(maximum_attempts=5),
         )
         self._agent = slot.agent_id
@@ -376,8 +381,12 @@ class JobWorkflow:
         job = inp.job
         attempts = 0
         losses = 0  # times this step lost its agent while it ran
+        delay = 0.0
         while True:
             try:
+                if delay:
+                    await workflow.sleep(delay)
+                    delay = 0.0
                 if self._slot is None:
                     self._slot = await self._claim(inp)
                 slot = self._slot
@@ -432,6 +441,7 @@ class JobWorkflow:
                     # The agent that held the workspace is gone: continue on another one.
                     if ran:
                         losses += 1
+                        delay = min(2.0 ** (losses - 2), _MOVE_DELAY_MAX) if losses > 1 else 0.0
                     message = (
                         f"the workspace of job {job.id} was lost: agent {gone} {lost}; "
                         f"step {step.key!r} runs again in a new workspace on another agent "
