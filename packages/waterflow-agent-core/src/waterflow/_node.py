@@ -61,7 +61,8 @@ class NodeMetadata:
     """What a node is: its name (`namespace/name`), version, parameters and outputs.
 
     The agent lists it, reports it to the server, and validates `with:` against it before a
-    step runs. `additional_parameters` lets a node accept names it does not declare.
+    step runs. `additional_parameters` lets a node accept names it does not declare; `local`
+    says its steps are short enough to run as Temporal local activities.
     """
 
     name: str
@@ -70,6 +71,10 @@ class NodeMetadata:
     parameters: tuple[Parameter, ...] = attrs.field(default=(), converter=_parameters)
     outputs: tuple[Output, ...] = attrs.field(default=(), converter=_outputs)
     additional_parameters: bool = False
+    #: The node's steps are short (well under the job's workflow task timeout, 10 s, and
+    #: without heartbeats): they may run as Temporal local activities, in the agent that
+    #: decides the job, without a trip through the server. A step's `local:` overrides it.
+    local: bool = False
 
     def parameter(self, name: str) -> Parameter | None:
         for p in self.parameters:

@@ -103,6 +103,11 @@ def _step(nodes: Mapping[str, NodeMetadata]) -> dict[str, Any]:
             "timeout": {"$ref": "#/$defs/duration"},
             "timeout-minutes": {"type": "number", "exclusiveMinimum": 0},
             "heartbeat_timeout": {"$ref": "#/$defs/duration"},
+            "local": {
+                "type": "boolean",
+                "description": "Run as a Temporal local activity on the agent deciding the "
+                "job: for short steps (see the language reference).",
+            },
             "retry": {
                 "type": "object",
                 "properties": {

@@ -217,6 +217,11 @@ class Agent:
                     self.client,
                     task_queue=queue,
                     workflows=[JobWorkflow],
+                    # Local activities only: the claim of a job this agent decides, and its
+                    # `local` steps (see JobWorkflow._claim and _execute_here).
+                    activities=[self.activities.claim_workspace, self.activities.execute_node],
+                    no_remote_activities=True,
+                    max_concurrent_local_activities=self.config.agent.max_concurrent_activities,
                     **common,  # type: ignore[arg-type]
                 )
             )

@@ -71,6 +71,7 @@ STEP_KEYS = (
     "timeout-minutes",
     "heartbeat_timeout",
     "retry",
+    "local",
 )
 RETRY_KEYS = ("max_attempts", "initial_interval", "maximum_interval", "backoff_coefficient")
 INPUT_KEYS = ("description", "required", "default", "type", "options")
@@ -975,6 +976,7 @@ class Builder:
         if "heartbeat_timeout" in found:
             heartbeat = self.duration(found["heartbeat_timeout"], label)
         retry = self.retry(found["retry"], label) if "retry" in found else None
+        local = self.boolean(found["local"], label) if "local" in found else None
         if name:
             display = name
         elif uses == "shell/run" and "run" in found:
@@ -997,6 +999,7 @@ class Builder:
             heartbeat_timeout=heartbeat,
             retry=retry,
             pos=pos,
+            local=local,
         )
 
     def step_id(self, entry: _Entry, label: str, jid: str, ids: dict[str, Node]) -> None:

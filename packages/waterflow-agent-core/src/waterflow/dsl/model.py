@@ -72,6 +72,9 @@ class StepSpec:
     heartbeat_timeout: float | None
     retry: RetrySpec | None
     pos: Pos
+    # `local: true` runs the step as a Temporal local activity in the agent deciding its job
+    # (short steps only); None leaves it to the node's metadata (NodeMetadata.local).
+    local: bool | None = None
 
 
 @attrs.frozen

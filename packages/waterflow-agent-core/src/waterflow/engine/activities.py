@@ -20,6 +20,7 @@ from waterflow.engine.types import (
     ACTIVITY_EXECUTE_NODE,
     AGENT_DRAINING,
     AGENT_SHUTDOWN,
+    NOT_HERE,
     AgentSlot,
     ClaimInput,
     StepInput,
@@ -77,8 +78,19 @@ class Activities:
             return False
         return True
 
+    def _not_here(self, why: str) -> ApplicationError:
+        """Refuse a local activity, unstarted: the job does it through the server instead."""
+        return ApplicationError(
+            f"agent {self.runtime.agent_id} {why}",
+            type=NOT_HERE,
+            non_retryable=True,
+            category=ApplicationErrorCategory.BENIGN,
+        )
+
     @activity.defn(name=ACTIVITY_CLAIM_WORKSPACE)
     async def claim_workspace(self, inp: ClaimInput) -> AgentSlot:
+        if self.draining and activity.info().is_local:
+            raise self._not_here("is stopping and claims no new job")
         run = safe_name(inp.run_id, 120)
         job = safe_name(inp.job)
         workspace = Path(inp.workspace) if inp.workspace else self.work_dir / run / job
@@ -98,19 +110,30 @@ class Activities:
             workspace=str(workspace),
             temp_dir=str(temp_dir),
             arch=runner_arch(),
+            local_nodes=sorted(
+                name for name, meta in self.runtime.registry.metadata().items() if meta.local
+            ),
         )
 
     @activity.defn(name=ACTIVITY_EXECUTE_NODE)
     async def execute_node(self, inp: StepInput) -> StepOutcome:
         info = activity.info()
+        if info.is_local:
+            # Only the agent holding the workspace runs the step, and only while it takes
+            # new steps; refused, the job sends it to the holder's queue.
+            if self.draining:
+                raise self._not_here("is stopping and starts no new step")
+            if inp.holder != self.runtime.agent_id:
+                raise self._not_here(f"does not hold the workspace (agent {inp.holder} does)")
         latest: list[Any] = []
 
         def heartbeat(*details: Any) -> None:
             latest[:] = list(details)
-            activity.heartbeat(*details)
+            if not info.is_local:  # a local activity has no heartbeats: its job's task does
+                activity.heartbeat(*details)
 
         async def keep_alive() -> None:
-            while True:
+            while not info.is_local:
                 await asyncio.sleep(self.heartbeat_interval)
                 activity.heartbeat(*latest)
 
@@ -125,6 +148,7 @@ class Activities:
             step=inp.step.key,
             uses=inp.step.uses,
             attempt=info.attempt,
+            local=info.is_local,
         )
         if self.draining:
             self.refused += 1

@@ -36,6 +36,11 @@ AGENT_SHUTDOWN = "AgentShutdown"
 AGENT_DRAINING = "AgentDraining"
 """Failure type of a step its agent refused, unstarted, because it is stopping; the job moves."""
 
+NOT_HERE = "NotHere"
+"""Failure type of a local activity (a claim or a `local` step) that the agent deciding the job
+refused, unstarted: it is stopping, or another agent holds the workspace. The job then does it
+the ordinary way, through the server."""
+
 
 @attrs.frozen
 class StepDefaults:
@@ -105,6 +110,10 @@ class AgentSlot:
     temp_dir: str
     os: str = "Linux"
     arch: str = "X64"
+    # The agent's nodes whose metadata says `local`: their steps run as local activities when
+    # the job's own `local:` does not say otherwise. Recorded in history with the claim, so
+    # every replay decides alike.
+    local_nodes: list[str] = attrs.field(factory=list)
 
 
 @attrs.frozen
@@ -132,6 +141,9 @@ class StepInput:
     state: dict[str, str] = attrs.field(factory=dict)
     # What the step log should say first (the job moved after its workspace was lost).
     notes: list[str] = attrs.field(factory=list)
+    # Set for a local activity: the agent that holds the workspace. Any other agent deciding
+    # the job refuses the step (NOT_HERE), which then goes to the holder's queue.
+    holder: str = ""
 
 
 @attrs.frozen

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         AGENT_SHUTDOWN,
         CANCELLED,
         FAILURE,
+        NOT_HERE,
         SA_JOB,
         SA_STATUS,
         SA_WORKFLOW,
@@ -75,6 +76,8 @@ _MOVE_DELAY_MAX = 60.0
 # Heartbeat timeouts are not retried by Temporal on the lost agent's private queue: the job
 # workflow moves the step to another agent at once (see JobWorkflow._execute).
 _HEARTBEAT_TIMEOUT_TYPE = "TemporalTimeout:Heartbeat"
+# How a local activity's failure reaches the workflow: bare, or wrapped as a remote one's.
+_LOCAL_FAILURES = (ActivityError, ApplicationError, TimeoutError)
 # Seconds a job keeps after its last step's own deadline, to report that step's failure.
 _JOB_DEADLINE_MARGIN = 3.0
 
@@ -182,9 +185,26 @@ class JobWorkflow:
         )
 
     async def _claim(self, inp: JobInput) -> AgentSlot:
+        claim = ClaimInput(run_id=inp.run_id, job=inp.key or inp.job.id, workspace=inp.workspace)
+        try:
+            # The agent deciding this job claims it itself, without a trip through the
+            # server: its later workflow tasks stick to it, so `local` steps find their
+            # workspace there. A stopping agent refuses (NOT_HERE); any agent then may.
+            local: AgentSlot = await workflow.execute_local_activity(
+                ACTIVITY_CLAIM_WORKSPACE,
+                claim,
+                result_type=AgentSlot,
+                start_to_close_timeout=_CLAIM_RUN_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_attempts=1),
+            )
+            self._agent = local.agent_id
+            return local
+        # A local activity's own error is raised as it is, not wrapped in an ActivityError.
+        except _LOCAL_FAILURES:
+            pass
         slot: AgentSlot = await workflow.execute_activity(
             ACTIVITY_CLAIM_WORKSPACE,
-            ClaimInput(run_id=inp.run_id, job=inp.key or inp.job.id, workspace=inp.workspace),
+            claim,
             result_type=AgentSlot,
             task_queue=inp.job.runs_on,
             schedule_to_start_timeout=_CLAIM_TIMEOUT,
@@ -404,24 +424,33 @@ class JobWorkflow:
                 }
                 attempts += 1
                 notes, self._notes = self._notes, []
+                step_input = StepInput(
+                    run_id=inp.run_id,
+                    workflow=inp.workflow,
+                    job=job.id,
+                    job_key=inp.key or job.id,
+                    step=step,
+                    contexts={**contexts, "runner": runner, "github": github},
+                    env_layers=[inp.workflow_env, job.env],
+                    job_env=dict(self._job_env),
+                    job_path=list(self._job_path),
+                    workspace=slot.workspace,
+                    temp_dir=slot.temp_dir,
+                    phase=phase,
+                    state=dict(state or {}),
+                    notes=notes,
+                )
+                local = step.local if step.local is not None else step.uses in slot.local_nodes
+                if local:
+                    outcome = await self._execute_here(inp, step, step_input, slot)
+                    if outcome is not None:
+                        return SUCCESS, outcome, None, attempts, False
+                    # Refused here: the holder runs it, as any step (the notes go again).
+                    step_input = attrs.evolve(step_input, notes=[*notes, *self._notes])
+                    self._notes = []
                 outcome = await workflow.execute_activity(
                     ACTIVITY_EXECUTE_NODE,
-                    StepInput(
-                        run_id=inp.run_id,
-                        workflow=inp.workflow,
-                        job=job.id,
-                        job_key=inp.key or job.id,
-                        step=step,
-                        contexts={**contexts, "runner": runner, "github": github},
-                        env_layers=[inp.workflow_env, job.env],
-                        job_env=dict(self._job_env),
-                        job_path=list(self._job_path),
-                        workspace=slot.workspace,
-                        temp_dir=slot.temp_dir,
-                        phase=phase,
-                        state=dict(state or {}),
-                        notes=notes,
-                    ),
+                    step_input,
                     result_type=StepOutcome,
                     task_queue=slot.queue,
                     **self._activity_options(inp, step),
@@ -456,6 +485,43 @@ class JobWorkflow:
                 return result, outcome, error, attempts, False
             except asyncio.CancelledError:
                 return CANCELLED, None, "cancelled", attempts, True
+
+    async def _execute_here(
+        self, inp: JobInput, step: StepSpec, step_input: StepInput, slot: AgentSlot
+    ) -> StepOutcome | None:
+        """Run a `local` step as a local activity, in the agent deciding this job: no trip
+        through the server, and its result is recorded with the next workflow task. None when
+        this agent refused it (it does not hold the workspace, or it is stopping)."""
+        options = self._activity_options(inp, step)
+        for remote_only in ("schedule_to_start_timeout", "heartbeat_timeout"):
+            options.pop(remote_only, None)
+        try:
+            outcome: StepOutcome = await workflow.execute_local_activity(
+                ACTIVITY_EXECUTE_NODE,
+                attrs.evolve(step_input, holder=slot.agent_id),
+                result_type=StepOutcome,
+                **options,
+            )
+        except _LOCAL_FAILURES as err:
+            cause = err.cause if isinstance(err, ActivityError) else err
+            if isinstance(cause, ApplicationError) and cause.type == NOT_HERE:
+                self._notes.append(f"not run as a local activity: {cause.message}")
+                return None
+            if isinstance(err, ActivityError):
+                raise
+            # A local activity's failure arrives bare (the SDK does not wrap it as it wraps a
+            # remote one's); wrapped, it takes the same way through _execute.
+            wrapped = ActivityError(
+                str(err),
+                scheduled_event_id=0,
+                started_event_id=0,
+                identity="",
+                activity_type=ACTIVITY_EXECUTE_NODE,
+                activity_id=step.key,
+                retry_state=None,
+            )
+            raise wrapped from err
+        return outcome
 
     def _activity_options(self, inp: JobInput, step: StepSpec) -> dict[str, Any]:
         timeout = step.timeout or inp.defaults.step_timeout
