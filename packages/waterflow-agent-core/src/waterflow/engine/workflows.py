@@ -7,6 +7,8 @@ through the `execute_node` activity, by name.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -119,6 +121,27 @@ def _render_env(
         status=status,
         strict=False,
     )
+
+
+_EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+_STEPS_WORD = re.compile(r"\bsteps\b", re.IGNORECASE)
+_STEP_REFERENCE = re.compile(r"\bsteps\s*\.\s*([A-Za-z_][A-Za-z0-9_-]*)", re.IGNORECASE)
+
+
+def _steps_used(step: StepSpec, inp: JobInput, steps: dict[str, Any]) -> dict[str, Any]:
+    """The part of the `steps` context the agent needs to render this step: the entries its
+    expressions name (in `with:` and the env layers). Sending every earlier step to every
+    step made a job's history grow with the square of its length (381 KB for 100 steps).
+    Any other use of `steps` (`toJSON(steps)`, `steps[...]`) gets all of it."""
+    text = json.dumps([step.with_, step.env, inp.workflow_env, inp.job.env], default=str)
+    wanted: set[str] = set()
+    for expression in _EXPRESSION.findall(text):
+        uses = len(_STEPS_WORD.findall(expression))
+        named = _STEP_REFERENCE.findall(expression)
+        if uses != len(named):
+            return steps
+        wanted.update(name.lower() for name in named)
+    return {key: value for key, value in steps.items() if key.lower() in wanted}
 
 
 def _error_of(err: BaseException) -> tuple[str, StepOutcome | None]:
@@ -430,7 +453,12 @@ class JobWorkflow:
                     job=job.id,
                     job_key=inp.key or job.id,
                     step=step,
-                    contexts={**contexts, "runner": runner, "github": github},
+                    contexts={
+                        **contexts,
+                        "steps": _steps_used(step, inp, contexts["steps"]),
+                        "runner": runner,
+                        "github": github,
+                    },
                     env_layers=[inp.workflow_env, job.env],
                     job_env=dict(self._job_env),
                     job_path=list(self._job_path),
