@@ -111,7 +111,9 @@ def github_environment(github: Mapping[str, Any], temp_dir: Path) -> dict[str, s
         if value not in (None, ""):
             env[variable] = expressions.to_string(value)
     event = temp_dir / "event.json"
-    event.write_text(json.dumps(github.get("event") or {}), encoding="utf-8")
+    # Written once per job, as GitHub's runner does: the run's event does not change.
+    if not event.exists():
+        event.write_text(json.dumps(github.get("event") or {}), encoding="utf-8")
     env["GITHUB_EVENT_PATH"] = str(event)
     return env
 
