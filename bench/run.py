@@ -74,7 +74,7 @@ def machine() -> str:
 
 
 async def run_scenarios(
-    names: list[str], sizes: Sizes, tmp: Path, *, quiet: bool = False
+    names: list[str], sizes: Sizes, tmp: Path, *, quiet: bool = False, stock: bool = False
 ) -> tuple[list[Row], Bench]:
     """Run the named scenarios in order on one dev server; return their rows."""
     from temporalio import __version__ as temporalio_version
@@ -85,7 +85,7 @@ async def run_scenarios(
     server: DevServer | None = None
     address = ""
     if any(m.NEEDS_SERVER for m in modules):
-        server = DevServer(log_file=tmp / "temporal.log")
+        server = DevServer(log_file=tmp / "temporal.log", stock=stock)
         await server.start()
         address = server.address
     bench = Bench(address=address, tmp=tmp, sizes=sizes, quiet=quiet)
@@ -121,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="the smoke test's tiny sizes")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--json", metavar="FILE", help="also write the rows to FILE as JSON")
+    parser.add_argument(
+        "--stock-server",
+        action="store_true",
+        help="the dev server with Temporal's own settings, not Waterflow's single-shard tuning",
+    )
     args = parser.parse_args(argv)
     names = args.scenarios or list(SCENARIOS)
     unknown = [n for n in names if n not in SCENARIOS]
@@ -131,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     load_before = os.getloadavg()[0]
     try:
-        rows, bench = asyncio.run(run_scenarios(names, sizes, tmp))
+        rows, bench = asyncio.run(run_scenarios(names, sizes, tmp, stock=args.stock_server))
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -142,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         f"(load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)"
     )
     print(f"machine: {machine()}")
+    print(
+        "dev server: "
+        + ("Temporal's own settings" if args.stock_server else "single-shard tuning (devserver.py)")
+    )
     print()
     print(markdown_table(rows))
     if args.json:

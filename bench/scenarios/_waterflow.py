@@ -100,6 +100,11 @@ def noop_step() -> str:
     return f"uses: {NOOP_NODE}"
 
 
+def local_step() -> str:
+    """The no-op node as a Temporal local activity (`local: true`)."""
+    return f"{{uses: {NOOP_NODE}, local: true}}"
+
+
 def true_step() -> str:
     return 'run: "true"'
 

@@ -11,7 +11,9 @@ queue comes back in the reply to the workflow task that scheduled it, skipping o
 through the server's matching. Waterflow's steps go to the claiming agent's private queue, not
 the job's queue, so they cannot have it. The third baseline, bare activities on another task
 queue, shows what that costs and what is left of Waterflow's own overhead.
-Also one step alone end to end, which shows the fixed cost of a run.
+Also one step alone end to end, which shows the fixed cost of a run, and the no-op step with
+`local: true`: a Temporal local activity in the agent deciding the job, below the floor of
+remote activities by design.
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ import baseline_temporal as bare
 from temporalio.client import Client
 
 from scenarios._common import Bench, Row, median, ratio_at_most
-from scenarios._waterflow import inprocess_agent, noop_step, run_workflow, steps_workflow, true_step
+from scenarios._waterflow import (
+    inprocess_agent,
+    local_step,
+    noop_step,
+    run_workflow,
+    steps_workflow,
+    true_step,
+)
 
 NAME = "sequential"
 NEEDS_SERVER = True
@@ -38,6 +47,7 @@ async def run(bench: Bench) -> list[Row]:
     kinds = {
         "noop": (noop_step(), bare.NOOP, ""),
         "true": (true_step(), bare.SCRIPT, "true\n"),
+        "local": (local_step(), bare.NOOP, ""),
     }
     times: dict[str, list[float]] = {f"{side}-{k}": [] for side in ("wf", "bare") for k in kinds}
     times["other-noop"] = []
@@ -109,6 +119,15 @@ async def run(bench: Bench) -> list[Row]:
             per_step("other-noop"),
             "bare no-op activity on another task queue (no eager dispatch)",
             note=runs,
+        ),
+        Row(
+            "1 sequential",
+            "`uses: bench/noop` with `local: true`, per step",
+            per_step("wf-local"),
+            "ms",
+            per_step("bare-local"),
+            "bare no-op activity (Temporal's floor for remote activities)",
+            note=runs + "; a local activity: below the floor by design",
         ),
         Row(
             "1 sequential",
