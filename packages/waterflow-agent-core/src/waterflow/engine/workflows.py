@@ -212,29 +212,27 @@ class JobWorkflow:
         try:
             # The agent deciding this job claims it itself, without a trip through the
             # server: its later workflow tasks stick to it, so `local` steps find their
-            # workspace there. A stopping agent refuses (NOT_HERE); any agent then may.
-            local: AgentSlot = await workflow.execute_local_activity(
+            # workspace there.
+            slot: AgentSlot = await workflow.execute_local_activity(
                 ACTIVITY_CLAIM_WORKSPACE,
                 claim,
                 result_type=AgentSlot,
                 start_to_close_timeout=_CLAIM_RUN_TIMEOUT,
                 retry_policy=RetryPolicy(maximum_attempts=1),
             )
-            self._agent = local.agent_id
-            return local
-        # A local activity's own error is raised as it is, not wrapped in an ActivityError.
         except _LOCAL_FAILURES:
-            pass
-        slot: AgentSlot = await workflow.execute_activity(
-            ACTIVITY_CLAIM_WORKSPACE,
-            claim,
-            result_type=AgentSlot,
-            task_queue=inp.job.runs_on,
-            schedule_to_start_timeout=_CLAIM_TIMEOUT,
-            # A claim is a mkdir: when the agent that took it dies, another one is asked soon.
-            start_to_close_timeout=_CLAIM_RUN_TIMEOUT,
-            retry_policy=RetryPolicy(maximum_attempts=5),
-        )
+            # Refused here (a stopping agent says NOT_HERE): any agent of the queue may.
+            slot = await workflow.execute_activity(
+                ACTIVITY_CLAIM_WORKSPACE,
+                claim,
+                result_type=AgentSlot,
+                task_queue=inp.job.runs_on,
+                schedule_to_start_timeout=_CLAIM_TIMEOUT,
+                # A claim is a mkdir: when the agent that took it dies, another one is asked
+                # soon.
+                start_to_close_timeout=_CLAIM_RUN_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_attempts=5),
+            )
         self._agent = slot.agent_id
         return slot
 
