@@ -22,7 +22,7 @@ from waterflow.engine.activities import Activities
 from waterflow.engine.client import start_run
 from waterflow.engine.executor import AgentRuntime
 from waterflow.engine.sandbox import workflow_runner
-from waterflow.engine.types import CONTROL_QUEUE, SUCCESS, RunResult
+from waterflow.engine.types import CANCELLED, CONTROL_QUEUE, SUCCESS, RunResult
 from waterflow.engine.workflows import JobWorkflow, RunWorkflow
 from waterflow.testing import TestRegistry
 
@@ -47,13 +47,20 @@ def registry() -> TestRegistry:
     return r
 
 
+async def start(
+    client: Client, queue: str, steps: str, tmp_path: Path
+) -> WorkflowHandle[Any, RunResult]:
+    """Start a run of one job `j` of `steps` (YAML list items) on `queue`."""
+    text = f"jobs:\n  j:\n    runs-on: {queue}\n    steps:\n{steps}"
+    spec = parse_workflow(text, file="local.yaml")
+    return await start_run(client, spec, workspace=str(tmp_path / "ws"))
+
+
 async def run(
     client: Client, queue: str, steps: str, tmp_path: Path
 ) -> tuple[RunResult, WorkflowHandle[Any, Any]]:
-    """Run one job `j` of `steps` (YAML list items) on `queue`; its result and its handle."""
-    text = f"jobs:\n  j:\n    runs-on: {queue}\n    steps:\n{steps}"
-    spec = parse_workflow(text, file="local.yaml")
-    handle = await start_run(client, spec, workspace=str(tmp_path / "ws"))
+    """Run one job `j` of `steps` on `queue`; its result and its job workflow's handle."""
+    handle = await start(client, queue, steps, tmp_path)
     result = await asyncio.wait_for(handle.result(), 90)
     children: dict[str, str] = await handle.query("children")
     (job_id,) = children.values()
@@ -198,3 +205,40 @@ async def test_a_local_step_refused_by_the_deciding_agent_runs_on_the_workspace_
     assert "not run as a local activity: agent decider is stopping" in log
     # The claim and the step went through the server, after the decider refused both.
     assert await activity_counts(job) == (2, 2)
+
+
+@pytest.mark.usefixtures("stamp_agent")
+async def test_cancelling_a_run_stops_its_running_local_step(
+    client: Client, queue: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "started"
+    handle = await start(
+        client,
+        queue,
+        f"""\
+      - local: true
+        run: echo $$ > {marker}; exec sleep 120
+""",
+        tmp_path,
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not marker.exists() or not marker.read_text().strip():
+        assert loop.time() < deadline, "the local step never started"
+        await asyncio.sleep(0.05)
+    pid = int(marker.read_text())
+    await handle.cancel()
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result.status == CANCELLED
+    assert result.jobs["j"].steps[0].outcome == CANCELLED
+    # The step's process was stopped before the cancellation was reported.
+    assert not process_alive(pid)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "zombie" not in status.lower()
