@@ -73,7 +73,13 @@ jobs:
         # the killed agent's own queue, the step would wait that long before moving.
         defaults=StepDefaults(heartbeat_timeout=HEARTBEAT_TIMEOUT),
     )
-    await wait_until(lambda: (marks / "sleep.pid").exists(), 60, "the step starting")
+
+    def pids_written() -> bool:
+        # The shell writes each file as it goes: wait until both hold a whole line.
+        files = [marks / "sleep.pid", marks / "shell.pid"]
+        return all(f.exists() and f.read_text().endswith("\n") for f in files)
+
+    await wait_until(pids_written, 60, "the step starting")
     victim_name = (marks / "attempts").read_text().split()[0]
     victim, survivor = (
         agents[victim_name],
