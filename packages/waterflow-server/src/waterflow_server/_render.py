@@ -20,9 +20,13 @@ def _seconds(value: float | None) -> str:
 
 
 class Renderer:
-    def __init__(self, *, quiet: bool = False, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, *, quiet: bool = False, stream: TextIO | None = None, err: TextIO | None = None
+    ) -> None:
         self.quiet = quiet
         self.stream = stream or sys.stdout
+        #: Notes and problems; stderr unless the run's output goes elsewhere (`waterflow up`).
+        self.err = err or sys.stderr
         self.color = self.stream.isatty()
 
     def _out(self, text: str, fg: str | None = None) -> None:
@@ -32,7 +36,7 @@ class Renderer:
 
     def note(self, text: str) -> None:
         if not self.quiet:
-            click.echo(text, err=True)
+            click.echo(text, file=self.err)
 
     def started(self, spec: WorkflowSpec, run_id: str) -> None:
         self._out(f"Run {run_id} of {spec.name} ({spec.file})", fg="cyan")

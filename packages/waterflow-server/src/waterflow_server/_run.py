@@ -15,12 +15,12 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from waterflow import _logging, expressions
 from waterflow.devserver import DevServer, DevServerError
@@ -48,6 +48,7 @@ from waterflow_server._local import (
 from waterflow_server._render import Renderer
 
 if TYPE_CHECKING:
+    from waterflow._node import NodeMetadata
     from waterflow.agent.worker import Agent
 
 
@@ -93,13 +94,38 @@ def embedded_queues(spec: WorkflowSpec, inputs: Mapping[str, Any]) -> list[str]:
     return sorted(queues)
 
 
+async def start_embedded_agent(server: DevServer, namespace: str, queues: list[str]) -> Agent:
+    """The agent of the embedded default, started on `server`, serving `queues`."""
+    from waterflow.agent.config import ConfigError, load_config
+    from waterflow.agent.worker import Agent, AgentError
+
+    try:
+        config = load_config(
+            None,
+            overrides={
+                "temporal.address": server.address,
+                "temporal.namespace": namespace,
+                "agent.id": "embedded",
+                "agent.task_queues": queues,
+                "agent.shutdown_timeout": "10s",
+            },
+        )
+    except ConfigError as exc:
+        raise RunError(str(exc)) from None
+    agent = Agent(config)
+    try:
+        await agent.start()
+    except AgentError as exc:
+        raise RunError(str(exc)) from None
+    return agent
+
+
 @contextlib.asynccontextmanager
 async def _embedded(
     spec: WorkflowSpec, namespace: str, inputs: Mapping[str, Any]
 ) -> AsyncIterator[Client]:
     """A local dev server and an in-process agent serving every queue the workflow names."""
-    from waterflow.agent.config import ConfigError, load_config
-    from waterflow.agent.worker import Agent, AgentError
+    from waterflow.agent.worker import AgentError
 
     state = Path(os.environ.get("WATERFLOW_EMBEDDED_DIR") or tempfile.mkdtemp(prefix="waterflow-"))
     state.mkdir(parents=True, exist_ok=True)
@@ -107,25 +133,7 @@ async def _embedded(
     await server.start()
     agent: Agent | None = None
     try:
-        queues = embedded_queues(spec, inputs)
-        try:
-            config = load_config(
-                None,
-                overrides={
-                    "temporal.address": server.address,
-                    "temporal.namespace": namespace,
-                    "agent.id": "embedded",
-                    "agent.task_queues": queues,
-                    "agent.shutdown_timeout": "10s",
-                },
-            )
-        except ConfigError as exc:
-            raise RunError(str(exc)) from None
-        try:
-            agent = Agent(config)
-            await agent.start()
-        except AgentError as exc:
-            raise RunError(str(exc)) from None
+        agent = await start_embedded_agent(server, namespace, embedded_queues(spec, inputs))
         assert agent.client is not None
         yield agent.client
     finally:
@@ -146,6 +154,62 @@ async def _remote(address: str, namespace: str) -> Client:
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RunError(f"cannot connect to Temporal at {address}: {reason}") from None
+
+
+def check_workflow(
+    file: str,
+    inputs: tuple[str, ...],
+    *,
+    jobs: tuple[str, ...],
+    nodes: Callable[[], Mapping[str, NodeMetadata]] | None,
+    err: TextIO,
+    path: str | None = None,
+) -> tuple[WorkflowSpec, dict[str, Any]] | None:
+    """The workflow FILE (read from `path` when given) with its jobs selected, checked
+    against `nodes` (when given) and its inputs applied; None once its problems are printed.
+
+    `nodes` is called only once the file itself is sound: loading the installed plugins costs
+    more than reading most workflows.
+    """
+    try:
+        spec = select_jobs(load_workflow(path or file, name=file), jobs)
+        problems = validate_workflow(spec, nodes() if nodes is not None else None)
+        if not problems:
+            return spec, apply_inputs(spec, parse_inputs(inputs))
+    except WorkflowError as exc:
+        problems = list(exc.problems)
+    for problem in problems:
+        click.echo(str(problem), file=err)
+    return None
+
+
+async def follow_run(
+    client: Client,
+    handle: WorkflowHandle[Any, RunResult],
+    renderer: Renderer,
+    cancel: asyncio.Event,
+) -> RunResult:
+    """Follow the run to its result; once `cancel` is set, ask Temporal to cancel it."""
+
+    async def cancel_when_asked() -> None:
+        await cancel.wait()
+        renderer.note("cancelling the run (Ctrl-C again to leave it running)")
+        await handle.cancel()
+
+    canceller = asyncio.ensure_future(cancel_when_asked())
+    try:
+        return await follow(client, handle, renderer.event)
+    finally:
+        canceller.cancel()
+
+
+def report(result: RunResult, renderer: Renderer, *, as_json: bool, elapsed: float) -> int:
+    """Print the result (one JSON object with --json) and return the exit code."""
+    if as_json:
+        click.echo(json.dumps(converter.unstructure(result)), file=renderer.stream)
+    else:
+        renderer.finished(result, elapsed)
+    return 0 if result.status == SUCCESS else 1
 
 
 async def _run(
@@ -187,21 +251,17 @@ async def _run(
         )
         renderer.started(spec, handle.id)
         loop = asyncio.get_running_loop()
-        interrupted = False
-        cancelling: list[asyncio.Future[None]] = []
+        cancel = asyncio.Event()
 
         def on_interrupt() -> None:
-            nonlocal interrupted
-            if interrupted:
+            if cancel.is_set():
                 raise KeyboardInterrupt
-            interrupted = True
-            renderer.note("cancelling the run (Ctrl-C again to leave it running)")
-            cancelling.append(asyncio.ensure_future(handle.cancel()))
+            cancel.set()
 
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGINT, on_interrupt)
         try:
-            return await follow(client, handle, renderer.event)
+            return await follow_run(client, handle, renderer, cancel)
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGINT)
@@ -228,31 +288,19 @@ def run_command(
                 "agent; agents of --temporal-address use their own (WATERFLOW_SECRET_<NAME>, "
                 "agent.secrets_dir, WATERFLOW_GHA_LOCAL_REPOSITORIES)"
             )
-        try:
-            spec = select_jobs(load_workflow(file), local.jobs)
-        except WorkflowError as exc:
-            for problem in exc.problems:
-                click.echo(str(problem), err=True)
+        # Steps run on the embedded agent: check them against the nodes installed here. The
+        # agents of --temporal-address have nodes of their own that this process cannot see,
+        # so it loads no plugins then.
+        checked = check_workflow(
+            file,
+            inputs,
+            jobs=local.jobs,
+            nodes=None if temporal_address else _installed_metadata,
+            err=renderer.err,
+        )
+        if checked is None:
             return 1
-        nodes = None
-        if not temporal_address:
-            # Steps run on the embedded agent: check them against the nodes installed here.
-            # The agents of --temporal-address have nodes of their own that this process
-            # cannot see, so it loads no plugins then.
-            from waterflow_server._validate import installed_nodes
-
-            nodes = installed_nodes().metadata()
-        problems = validate_workflow(spec, nodes)
-        if problems:
-            for problem in problems:
-                click.echo(str(problem), err=True)
-            return 1
-        try:
-            values = apply_inputs(spec, parse_inputs(inputs))
-        except WorkflowError as exc:
-            for problem in exc.problems:
-                click.echo(str(problem), err=True)
-            return 1
+        spec, values = checked
         result = asyncio.run(
             _run(
                 spec,
@@ -271,8 +319,10 @@ def run_command(
     except KeyboardInterrupt:
         click.echo("interrupted; the run goes on in Temporal", err=True)
         return 130
-    if as_json:
-        click.echo(json.dumps(converter.unstructure(result)))
-    else:
-        renderer.finished(result, time.monotonic() - started)
-    return 0 if result.status == SUCCESS else 1
+    return report(result, renderer, as_json=as_json, elapsed=time.monotonic() - started)
+
+
+def _installed_metadata() -> dict[str, NodeMetadata]:
+    from waterflow_server._validate import installed_nodes
+
+    return installed_nodes().metadata()

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from loguru import logger
 from temporalio.client import Client, TLSConfig
@@ -132,6 +133,8 @@ class Agent:
         self.reaper: Reaper | None = None
         self._private_worker: Worker | None = None
         self._claim_workers: list[Worker] = []
+        #: The keyword arguments every worker of this agent gets (set by `start`).
+        self._common: dict[str, Any] = {}
 
     async def reload(self, trigger: str = "request") -> ReloadReport:
         """Rescan installed distributions and the plugin directory (what SIGHUP does)."""
@@ -199,33 +202,9 @@ class Agent:
             "sticky_queue_schedule_to_start_timeout": _STICKY_TIMEOUT,
             "workflow_runner": workflow_runner(),
         }
+        self._common = common
         for queue in self.task_queues:
-            # Claims (new jobs for this agent) and job workflow tasks on separate workers: a
-            # stopping agent takes no new job at once, but goes on deciding for the jobs it
-            # holds until its steps are done, so that their next steps are refused (and the
-            # jobs move) at once rather than after a sticky timeout and a replay elsewhere.
-            claims = Worker(
-                self.client,
-                task_queue=queue,
-                activities=[self.activities.claim_workspace],
-                **common,  # type: ignore[arg-type]
-            )
-            self._claim_workers.append(claims)
-            self._workers.append(claims)
-            self._workers.append(
-                Worker(
-                    self.client,
-                    task_queue=queue,
-                    workflows=[JobWorkflow],
-                    # Local activities only: the claim of a job this agent decides, and its
-                    # `local` steps (see JobWorkflow._claim and _execute_here).
-                    activities=[self.activities.claim_workspace, self.activities.execute_node],
-                    no_remote_activities=True,
-                    max_concurrent_local_activities=self.config.agent.max_concurrent_activities,
-                    **common,  # type: ignore[arg-type]
-                )
-            )
-            logger.info("Registered worker for task queue", task_queue=queue)
+            self._add_queue_workers(queue)
         self._workers.append(
             Worker(
                 self.client,
@@ -257,6 +236,49 @@ class Agent:
             task_queues=self.task_queues,
             private_queue=self.private_queue,
         )
+
+    def _add_queue_workers(self, queue: str) -> list[Worker]:
+        """The workers that serve one task queue: its claims, and its job workflows."""
+        assert self.client is not None
+        assert self.activities is not None
+        added: list[Worker] = []
+        # Claims (new jobs for this agent) and job workflow tasks on separate workers: a
+        # stopping agent takes no new job at once, but goes on deciding for the jobs it
+        # holds until its steps are done, so that their next steps are refused (and the
+        # jobs move) at once rather than after a sticky timeout and a replay elsewhere.
+        claims = Worker(
+            self.client,
+            task_queue=queue,
+            activities=[self.activities.claim_workspace],
+            **self._common,
+        )
+        self._claim_workers.append(claims)
+        added.append(claims)
+        added.append(
+            Worker(
+                self.client,
+                task_queue=queue,
+                workflows=[JobWorkflow],
+                # Local activities only: the claim of a job this agent decides, and its
+                # `local` steps (see JobWorkflow._claim and _execute_here).
+                activities=[self.activities.claim_workspace, self.activities.execute_node],
+                no_remote_activities=True,
+                max_concurrent_local_activities=self.config.agent.max_concurrent_activities,
+                **self._common,
+            )
+        )
+        self._workers.extend(added)
+        logger.info("Registered worker for task queue", task_queue=queue)
+        return added
+
+    async def serve_queues(self, queues: Sequence[str]) -> list[str]:
+        """Start serving the task queues among `queues` this started agent does not serve yet
+        (what an embedded agent that outlives one run needs); returns those added."""
+        added = [queue for queue in dict.fromkeys(queues) if queue not in self.task_queues]
+        for queue in added:
+            self.task_queues.append(queue)
+            self._tasks.extend(asyncio.create_task(w.run()) for w in self._add_queue_workers(queue))
+        return added
 
     async def wait(self) -> None:
         """Until a worker stops by itself (which is an error) or `shutdown` is called."""

@@ -66,13 +66,17 @@ def parse_workflow(
 
 
 def load_workflow(
-    path: str | os.PathLike[str], *, nodes: Mapping[str, NodeMetadata] | None = None
+    path: str | os.PathLike[str],
+    *,
+    nodes: Mapping[str, NodeMetadata] | None = None,
+    name: str | None = None,
 ) -> WorkflowSpec:
     """Read, parse and check a workflow file. Raises `WorkflowError`, also when the file
-    cannot be read (`file: cannot read: <reason>`)."""
-    file = os.fspath(path)
+    cannot be read (`file: cannot read: <reason>`). Messages name the file `name` when given
+    (the path as the user wrote it, when another process reads it)."""
+    file = name or os.fspath(path)
     try:
-        with open(file, "rb") as stream:
+        with open(path, "rb") as stream:
             data = stream.read()
     except OSError as exc:
         reason = exc.strerror or str(exc)
