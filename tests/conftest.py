@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,6 +26,10 @@ from waterflow.dsl import parse_workflow, validate_workflow
 from waterflow.engine.client import start_run
 from waterflow.engine.converter import data_converter
 from waterflow.engine.types import RunResult
+
+# A `waterflow up` the developer left running must not take the runs of the tests'
+# `waterflow run` commands: the tests' own service, if any, lives here.
+os.environ["WATERFLOW_UP_DIR"] = tempfile.mkdtemp(prefix="waterflow-up-")
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -18,7 +18,11 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     import os
 
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("WATERFLOW_")}
+    full_env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("WATERFLOW_") or k == "WATERFLOW_UP_DIR"  # see conftest
+    }
     full_env.update(env)
     return subprocess.run(
         list(argv), capture_output=True, text=True, timeout=timeout, cwd=cwd, env=full_env

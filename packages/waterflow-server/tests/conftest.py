@@ -3,6 +3,8 @@ tokens, the agent's real ServerLink, and the process log as it is written."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,10 @@ from waterflow._registry import NodeRegistry
 from waterflow.agent.config import ServerSettings
 from waterflow.agent.reporting import ServerLink
 from waterflow_server.server import WaterflowServer
+
+# A `waterflow up` the developer left running must not take the runs of the tests'
+# `waterflow run` commands: the tests' own service, if any, lives here.
+os.environ["WATERFLOW_UP_DIR"] = tempfile.mkdtemp(prefix="waterflow-up-")
 
 
 @pytest.fixture

@@ -104,6 +104,18 @@ def run(
     With --server, the server checks FILE against what its agents offer, submits it, and the
     run is followed through the server.
     """
+    if not server_address and not temporal_address:
+        _run_through_up(
+            file,
+            inputs=inputs,
+            namespace=namespace,
+            workspace=workspace,
+            as_json=as_json,
+            event=event,
+            event_path=event_path,
+            jobs=jobs,
+            agent_settings=bool(secrets or secrets_file or local_repositories),
+        )
     from waterflow._exit import exit_process
 
     if server_address:
@@ -147,6 +159,81 @@ def run(
         ),
     )
     exit_process(code)
+
+
+def _run_through_up(
+    file: str,
+    *,
+    inputs: tuple[str, ...],
+    namespace: str,
+    workspace: str | None,
+    as_json: bool,
+    event: str | None,
+    event_path: str | None,
+    jobs: tuple[str, ...],
+    agent_settings: bool,
+) -> None:
+    """When `waterflow up` runs, the run is its: exits with the run's code. Returns when the
+    command must run the workflow itself."""
+    from waterflow_server import _up_client
+
+    if agent_settings:
+        if _up_client.socket_path().exists():
+            click.echo(
+                "note: --secret, --secrets-file and --local-repository are for an agent of this "
+                "command's own: not running through waterflow up",
+                err=True,
+            )
+        return
+    try:
+        code = _up_client.run(
+            {
+                "file": file,
+                "cwd": os.getcwd(),
+                "inputs": list(inputs),
+                "namespace": namespace,
+                "workspace": workspace,
+                "as_json": as_json,
+                "event": event,
+                "event_path": event_path,
+                "jobs": list(jobs),
+            }
+        )
+    except _up_client.UpError as exc:
+        raise UserError(str(exc)) from None
+    if code is not None:
+        sys.exit(code)
+
+
+@main.command()
+@click.option("--detach", "-d", is_flag=True, help="Run in the background; return once ready.")
+@click.option(
+    "--namespace", envvar="WATERFLOW_TEMPORAL_NAMESPACE", default="default", show_default=True
+)
+@click.option("--ready-fd", type=int, hidden=True)
+def up(detach: bool, namespace: str, ready_fd: int | None) -> None:
+    """Keep the embedded default running: a local Temporal dev server and an agent.
+
+    While it runs, `waterflow run FILE` (without --temporal-address or --server) hands its run
+    to it instead of starting its own, and so starts in a fraction of the time. Steps run with
+    the environment `waterflow up` was started in. Ctrl-C or `waterflow down` stops it.
+    """
+    if detach:
+        from waterflow_server._up_client import detach as start_detached
+
+        sys.exit(start_detached(namespace))
+    from waterflow._exit import exit_process
+    from waterflow_server._up import up_command
+
+    exit_process(up_command(namespace=namespace, ready_fd=ready_fd))
+
+
+@main.command()
+def down() -> None:
+    """Stop the running `waterflow up` (its steps are stopped with it)."""
+    from waterflow_server._up_client import down_command
+
+    sys.exit(down_command())
 
 
 @main.command()

@@ -1,0 +1,237 @@
+"""The `waterflow run` side of `waterflow up`: hand the run to the running service and print
+what it sends back.
+
+Only the standard library is imported here: the point of `waterflow up` is that a run's
+command costs a Python start and a socket, not the imports of Temporal's client, of the
+language and of the node plugins, which the service has already done.
+
+The protocol, over the service's Unix socket: one JSON object per line. The client sends one
+request (`{"op": "run", ...}`, `{"op": "stop"}` or `{"op": "ping"}`), and for a run, later,
+`{"op": "cancel"}` when the user presses Ctrl-C. The service answers with `{"out": text}` and
+`{"err": text}` lines (what the command prints), and ends with `{"exit": code}`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+#: How long `waterflow up --detach` waits for the service to be ready.
+_READY_TIMEOUT = 120.0
+
+#: Changes when the protocol does, so that a client never talks to a service it misreads.
+PROTOCOL = 1
+
+
+def up_dir() -> Path:
+    """Where `waterflow up` keeps its socket, its log and its dev server's log."""
+    given = os.environ.get("WATERFLOW_UP_DIR")
+    if given:
+        return Path(given)
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
+    return Path(state) / "waterflow" / "up"
+
+
+def socket_path() -> Path:
+    return up_dir() / "up.sock"
+
+
+def installation() -> str:
+    """What identifies this installation: a service started from another one (another
+    virtual environment, say) would run the steps with other nodes and other code."""
+    return f"{sys.executable}:{Path(__file__).resolve().parent}"
+
+
+class UpError(Exception):
+    """The service could not be reached or went away; one line for the user."""
+
+
+def connect() -> socket.socket | None:
+    """A connection to the running service, or None when there is none (no socket, or a
+    socket left behind by a service that is gone)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(os.fspath(socket_path()))
+    except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
+        sock.close()
+        return None
+    except OSError as exc:
+        sock.close()
+        raise UpError(f"cannot reach waterflow up at {socket_path()}: {exc.strerror}") from None
+    return sock
+
+
+def send(sock: socket.socket, message: dict[str, Any]) -> None:
+    sock.sendall(json.dumps(message).encode() + b"\n")
+
+
+def messages(sock: socket.socket) -> Any:
+    """The service's messages, one JSON object per line, until it closes the connection."""
+    with sock.makefile("rb") as lines:
+        for line in lines:
+            yield json.loads(line)
+
+
+def request(message: dict[str, Any]) -> dict[str, Any] | None:
+    """One request, its one answer; None when no service runs."""
+    sock = connect()
+    if sock is None:
+        return None
+    with sock:
+        send(sock, {**message, "protocol": PROTOCOL})
+        for answer in messages(sock):
+            return dict(answer)
+    raise UpError(f"waterflow up at {socket_path()} closed the connection without an answer")
+
+
+def already_running() -> str | None:
+    """What to say when a service answers at the socket already."""
+    running = request({"op": "ping"})
+    if running is None:
+        return None
+    return (
+        f"waterflow up is already running (pid {running.get('pid')}, {socket_path()}); "
+        "`waterflow down` stops it"
+    )
+
+
+def _print(text: str, stream: TextIO) -> None:
+    stream.write(text)
+    stream.flush()
+
+
+def run(run_request: dict[str, Any]) -> int | None:
+    """Run through the service; the exit code, or None when no service (for this
+    installation) runs, and the run is then the command's own."""
+    sock = connect()
+    if sock is None:
+        return None
+    cancelled = False
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        nonlocal cancelled
+        if cancelled:
+            raise KeyboardInterrupt
+        cancelled = True
+        with contextlib.suppress(OSError):  # the service is gone: the end of messages says so
+            send(sock, {"op": "cancel"})
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        with sock:
+            send(
+                sock,
+                {
+                    **run_request,
+                    "op": "run",
+                    "protocol": PROTOCOL,
+                    "installation": installation(),
+                    "tty": sys.stdout.isatty(),
+                },
+            )
+            for message in messages(sock):
+                if "out" in message:
+                    _print(message["out"], sys.stdout)
+                elif "err" in message:
+                    _print(message["err"], sys.stderr)
+                elif "exit" in message:
+                    return int(message["exit"])
+                elif "elsewhere" in message:
+                    # Not this installation's service: the command runs the workflow itself.
+                    _print(f"note: {message['elsewhere']}\n", sys.stderr)
+                    return None
+    except KeyboardInterrupt:
+        _print("interrupted; the run goes on in waterflow up\n", sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    raise UpError(f"waterflow up stopped before the run ended; its log: {up_dir() / 'up.log'}")
+
+
+def detach(namespace: str) -> int:
+    """Start `waterflow up` in a session of its own, logging to up.log; wait until it is
+    ready (or has failed) and say which."""
+    directory = up_dir()
+    log = directory / "up.log"
+    running = already_running()
+    if running:  # said before its log is truncated below
+        sys.stderr.write(f"error: {running}\n")
+        return 1
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        out = open(log, "wb")  # noqa: SIM115 - closed below, once the child has it
+    except OSError as exc:
+        sys.stderr.write(f"error: waterflow up: cannot write {log}: {exc.strerror}\n")
+        return 1
+    read_end, write_end = os.pipe()
+    with out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from waterflow_server.cli import main; main()",
+                "up",
+                "--namespace",
+                namespace,
+                "--ready-fd",
+                str(write_end),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            pass_fds=(write_end,),
+            start_new_session=True,
+        )
+    os.close(write_end)
+    ready = b""
+    deadline = time.monotonic() + _READY_TIMEOUT
+    with os.fdopen(read_end, "rb") as pipe:
+        # The service writes one line and closes its end when ready; it closes it by exiting
+        # when it fails.
+        while time.monotonic() < deadline:
+            readable, _, _ = select.select([pipe], [], [], deadline - time.monotonic())
+            if not readable:
+                break
+            chunk = os.read(pipe.fileno(), 4096)
+            if not chunk:
+                break
+            ready += chunk
+    if ready:
+        sys.stderr.write(ready.decode() + f"its log: {log}; `waterflow down` stops it\n")
+        return 0
+    if process.poll() is None:
+        process.terminate()
+        sys.stderr.write(
+            f"error: waterflow up was not ready within {_READY_TIMEOUT:.0f}s; see {log}\n"
+        )
+        return 1
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    why = lines[-1] if lines else ""
+    if not why.startswith("error: "):  # the service's own one-line error, else a pointer
+        why = f"error: waterflow up did not start (exit code {process.returncode}); see {log}"
+    sys.stderr.write(why + "\n")
+    return 1
+
+
+def down_command() -> int:
+    """`waterflow down`: stop the running `waterflow up` and wait until it has."""
+    sock = connect()
+    if sock is None:
+        sys.stderr.write("waterflow down: no waterflow up is running\n")
+        return 0
+    with sock:
+        send(sock, {"op": "stop", "protocol": PROTOCOL})
+        pid = None
+        for message in messages(sock):  # until the service closes: it has stopped
+            pid = message.get("pid", pid)
+    sys.stderr.write(f"waterflow down: waterflow up (pid {pid}) stopped\n")
+    return 0

@@ -1,0 +1,326 @@
+"""`waterflow up` / `waterflow down`: the embedded default kept running, and `waterflow run`
+handing its runs to it; real processes, a real dev server, a real Unix socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+WATERFLOW = str(BIN / "waterflow")
+
+
+def env_for(up_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WATERFLOW_")}
+    return {**env, "WATERFLOW_UP_DIR": str(up_dir), **extra}
+
+
+def waterflow(
+    *argv: str, up_dir: Path, cwd: Path, timeout: float = 120, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [WATERFLOW, *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=env_for(up_dir, **extra),
+    )
+
+
+def wait_for_file(path: Path, timeout: float = 60) -> str:
+    """The file's first whole line, once it has one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().endswith("\n"):
+            return path.read_text().splitlines()[0]
+        time.sleep(0.05)
+    raise AssertionError(f"{path} was not written within {timeout}s")
+
+
+def pid_alive(pid: int) -> bool:
+    """Running (an exited process nobody has reaped yet is not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def temporal_address(directory: Path) -> tuple[str, int]:
+    """The dev server's address, from the "waterflow up is ready" line of up.log."""
+    line = next(x for x in (directory / "up.log").read_text().splitlines() if "is ready" in x)
+    host, port = line.split("temporal=", 1)[1].split()[0].rsplit(":", 1)
+    return host, int(port)
+
+
+def wait_gone(pid: int, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
+    """A detached `waterflow up` with UP_MARK in its environment: its directory and pid."""
+    directory = tmp_path_factory.mktemp("up")
+    started = waterflow(
+        "up", "--detach", up_dir=directory, cwd=directory, UP_MARK="from-up", timeout=150
+    )
+    assert started.returncode == 0, started.stderr
+    assert "waterflow up: ready (pid " in started.stderr
+    pid = int(started.stderr.split("(pid ", 1)[1].split(",", 1)[0])
+    yield directory, pid
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        wait_gone(pid)
+
+
+@pytest.mark.e2e
+def test_run_goes_to_the_running_up_with_its_environment_in_the_commands_directory(
+    up: tuple[Path, int], tmp_path: Path
+) -> None:
+    directory, _ = up
+    (tmp_path / "wf.yaml").write_text(
+        "name: through-up\n"
+        "on:\n"
+        "  workflow_dispatch:\n"
+        "    inputs:\n"
+        "      who: {}\n"
+        "jobs:\n"
+        "  first:\n"
+        "    runs-on: up-q1\n"
+        "    outputs:\n"
+        "      mark: ${{ steps.s.outputs.mark }}\n"
+        "    steps:\n"
+        "      - id: s\n"
+        "        run: |\n"
+        '          echo "mark=$UP_MARK" >> "$GITHUB_OUTPUT"\n'
+        "          pwd > where.txt\n"
+        "  second:\n"
+        "    runs-on: up-q2\n"
+        "    needs: first\n"
+        "    steps:\n"
+        '      - run: echo "got ${{ needs.first.outputs.mark }} ${{ inputs.who }}"\n'
+    )
+    for attempt in (1, 2):  # the second run finds both queues served already
+        proc = waterflow(
+            "run",
+            "wf.yaml",
+            "--input",
+            f"who=run{attempt}",
+            up_dir=directory,
+            cwd=tmp_path,
+            UP_MARK="from-the-command",
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        # No dev server or agent of its own: the run was up's.
+        assert "starting the embedded" not in proc.stderr
+        assert "first.outputs.mark = from-up" in proc.stdout
+        assert "through-up success" in proc.stdout
+    assert (tmp_path / "where.txt").read_text().strip() == str(tmp_path.resolve())
+    log = (directory / "up.log").read_text()
+    assert "Now serving task queues" in log and "up-q2" in log
+    assert log.count("job=second") >= 2
+
+
+@pytest.mark.e2e
+def test_json_result_and_a_failing_step_through_up(up: tuple[Path, int], tmp_path: Path) -> None:
+    directory, _ = up
+    (tmp_path / "fail.yaml").write_text(
+        "jobs:\n  j:\n    runs-on: up-q1\n    steps:\n"
+        "      - id: a\n        run: echo out=1 >> $GITHUB_OUTPUT\n"
+        "      - id: b\n        run: echo bad; exit 4\n"
+    )
+    proc = waterflow("run", "fail.yaml", "--json", up_dir=directory, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["status"] == "failure"
+    steps = result["jobs"]["j"]["steps"]
+    assert [s["conclusion"] for s in steps] == ["success", "failure"]
+
+
+@pytest.mark.e2e
+def test_a_bad_file_through_up_gets_its_one_line_error(
+    up: tuple[Path, int], tmp_path: Path
+) -> None:
+    directory, _ = up
+    (tmp_path / "bad.yaml").write_text(
+        "jobs:\n  j:\n    runs-on: up-q1\n    steps:\n      - uses: no-such/node\n"
+    )
+    proc = waterflow("run", "bad.yaml", up_dir=directory, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("bad.yaml:5:"), proc.stderr
+    assert "unknown node 'no-such/node'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    missing = waterflow("run", "missing.yaml", up_dir=directory, cwd=tmp_path)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "missing.yaml: cannot read: No such file or directory"
+
+
+@pytest.mark.e2e
+def test_ctrl_c_cancels_the_run_in_up_and_stops_its_step(
+    up: tuple[Path, int], tmp_path: Path
+) -> None:
+    directory, _ = up
+    (tmp_path / "slow.yaml").write_text(
+        "jobs:\n  j:\n    runs-on: up-q1\n    steps:\n"
+        "      - run: |\n          sleep 300 &\n          echo $! > sleep.pid\n          wait\n"
+    )
+    proc = subprocess.Popen(
+        [WATERFLOW, "run", "slow.yaml"],
+        cwd=tmp_path,
+        env=env_for(directory),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        sleeper = int(wait_for_file(tmp_path / "sleep.pid"))
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out + err
+    assert "cancelling the run" in err
+    assert "cancelled" in out
+    assert wait_gone(sleeper), "the step's process outlived the cancelled run"
+
+
+@pytest.mark.e2e
+def test_up_refuses_to_start_twice_and_an_old_client_runs_by_itself(
+    up: tuple[Path, int], tmp_path: Path
+) -> None:
+    directory, pid = up
+    again = waterflow("up", "--detach", up_dir=directory, cwd=tmp_path)
+    assert again.returncode == 1
+    assert again.stderr.strip() == (
+        f"error: waterflow up is already running (pid {pid}, {directory / 'up.sock'}); "
+        "`waterflow down` stops it"
+    )
+    assert pid_alive(pid)
+    # A command of another version gets told to run the workflow itself, not misread.
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(directory / "up.sock"))
+        sock.sendall(json.dumps({"op": "run", "protocol": 0}).encode() + b"\n")
+        answer = json.loads(sock.makefile("rb").readline())
+    assert "another version" in answer["elsewhere"]
+
+
+_THIN = """
+import sys
+from waterflow_server.cli import main
+
+try:
+    main(["run", sys.argv[1]])
+except SystemExit as exit:
+    code = exit.code
+with open(sys.argv[2], "w") as out:
+    out.write("\\n".join([str(code), *sorted(sys.modules)]))
+"""
+
+
+@pytest.mark.e2e
+def test_a_run_through_up_imports_neither_temporal_nor_the_language(
+    up: tuple[Path, int], tmp_path: Path
+) -> None:
+    """What makes the command fast: Python, click and a socket; up has the rest loaded."""
+    directory, _ = up
+    (tmp_path / "ok.yaml").write_text(
+        "jobs:\n  j:\n    runs-on: up-q1\n    steps:\n      - run: 'true'\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", _THIN, "ok.yaml", str(tmp_path / "modules")],
+        cwd=tmp_path,
+        env=env_for(directory),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    code, *modules = (tmp_path / "modules").read_text().splitlines()
+    assert code == "0", proc.stdout + proc.stderr
+    heavy = (
+        "temporalio",
+        "waterflow.dsl",
+        "waterflow.engine",
+        "loguru",
+        "grpc",
+        "ruamel",
+        "cattrs",
+    )
+    assert [m for m in modules if m.startswith(heavy)] == []
+
+
+@pytest.mark.e2e
+def test_down_stops_up_and_its_dev_server(up: tuple[Path, int], tmp_path: Path) -> None:
+    directory, pid = up
+    proc = waterflow("down", up_dir=directory, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == f"waterflow down: waterflow up (pid {pid}) stopped"
+    assert wait_gone(pid)
+    assert not (directory / "up.sock").exists()
+    with pytest.raises(OSError), socket.create_connection(temporal_address(directory), 1):
+        pass  # the dev server is gone with it
+    again = waterflow("down", up_dir=directory, cwd=tmp_path)
+    assert again.returncode == 0
+    assert again.stderr.strip() == "waterflow down: no waterflow up is running"
+
+
+@pytest.mark.e2e
+def test_without_a_live_up_run_starts_its_own_and_secrets_never_go_to_up(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "state"
+    directory.mkdir()
+    # A socket left behind by a killed `waterflow up`: nothing listens on it.
+    left = socket.socket(socket.AF_UNIX)
+    left.bind(str(directory / "up.sock"))
+    left.close()
+    (tmp_path / "wf.yaml").write_text(
+        "jobs:\n  j:\n    runs-on: own-q\n    steps:\n"
+        '      - run: test "${{ secrets.TOKEN }}" = s3cret && echo secret-seen\n'
+    )
+    proc = waterflow(
+        "run",
+        "wf.yaml",
+        "--secret",
+        "TOKEN=s3cret",
+        up_dir=directory,
+        cwd=tmp_path,
+        WATERFLOW_EMBEDDED_DIR=str(tmp_path / "embedded"),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "not running through waterflow up" in proc.stderr
+    assert "starting the embedded Temporal dev server" in proc.stderr
+    plain = waterflow(
+        "run",
+        "wf.yaml",
+        up_dir=directory,
+        cwd=tmp_path,
+        WATERFLOW_EMBEDDED_DIR=str(tmp_path / "embedded"),
+    )
+    assert plain.returncode == 1  # no secret given, none taken from anywhere
+    assert "starting the embedded Temporal dev server" in plain.stderr
+    assert "not running through waterflow up" not in plain.stderr
+
+
+def test_up_in_a_directory_it_cannot_create_says_so_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    proc = waterflow("up", "--detach", up_dir=tmp_path / "file" / "up", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        f"error: waterflow up: cannot write {tmp_path / 'file' / 'up' / 'up.log'}: Not a directory"
+    )
