@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 
 BIN = Path(sys.executable).parent
@@ -222,46 +223,91 @@ def test_up_refuses_to_start_twice_and_an_old_client_runs_by_itself(
 
 _THIN = """
 import sys
-from waterflow_server.cli import main
+from waterflow_server.{module} import main
 
+file = sys.argv[1]
+sys.argv = ["waterflow", "run", file, "--json"]
 try:
-    main(["run", sys.argv[1]])
+    main()
 except SystemExit as exit:
     code = exit.code
-with open(sys.argv[2], "w") as out:
+with open(file + ".modules", "w") as out:
     out.write("\\n".join([str(code), *sorted(sys.modules)]))
 """
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("module", "light"),
+    [
+        ("_entry", ("click", "attrs")),  # the `waterflow` command as installed
+        ("cli", ()),  # click's command, when the entry point did not take it
+    ],
+)
 def test_a_run_through_up_imports_neither_temporal_nor_the_language(
-    up: tuple[Path, int], tmp_path: Path
+    up: tuple[Path, int], tmp_path: Path, module: str, light: tuple[str, ...]
 ) -> None:
-    """What makes the command fast: Python, click and a socket; up has the rest loaded."""
+    """What makes the command fast: Python and a socket; up has the rest loaded."""
     directory, _ = up
     (tmp_path / "ok.yaml").write_text(
         "jobs:\n  j:\n    runs-on: up-q1\n    steps:\n      - run: 'true'\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", _THIN, "ok.yaml", str(tmp_path / "modules")],
+        [sys.executable, "-c", _THIN.replace("{module}", module), "ok.yaml"],
         cwd=tmp_path,
         env=env_for(directory),
         capture_output=True,
         text=True,
         timeout=120,
     )
-    code, *modules = (tmp_path / "modules").read_text().splitlines()
+    code, *modules = (tmp_path / "ok.yaml.modules").read_text().splitlines()
     assert code == "0", proc.stdout + proc.stderr
-    heavy = (
-        "temporalio",
-        "waterflow.dsl",
-        "waterflow.engine",
-        "loguru",
-        "grpc",
-        "ruamel",
-        "cattrs",
-    )
+    assert json.loads(proc.stdout)["status"] == "success"
+    heavy = ("temporalio", "waterflow.", "loguru", "grpc", "ruamel", "cattrs", *light)
     assert [m for m in modules if m.startswith(heavy)] == []
+
+
+def test_every_run_option_either_goes_to_up_or_leaves_the_command_line_to_click() -> None:
+    """The entry point parses `waterflow run` itself for up; a new option of the command
+    must be taught to it, or it would be passed over silently."""
+    from waterflow_server import _up_client, cli
+
+    for param in cli.run.params:
+        if not isinstance(param, click.Option):
+            continue
+        for opt in param.opts:
+            taken = opt in _up_client.RUN_OPTIONS
+            assert taken or _up_client.parse_run(["f.yaml", opt, "x"]) is None, opt
+        # Read by parse_run, or meaningless without --server (whose variable it checks).
+        understood = (
+            *_up_client.ELSEWHERE_VARIABLES,
+            "WATERFLOW_TEMPORAL_NAMESPACE",
+            "WATERFLOW_SERVER_TOKEN",
+            "WATERFLOW_SERVER_TLS",
+            "WATERFLOW_SERVER_TLS_CA",
+        )
+        assert param.envvar is None or param.envvar in understood, param.envvar
+
+
+def test_run_options_parsed_for_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    from waterflow_server._up_client import parse_run
+
+    monkeypatch.delenv("WATERFLOW_TEMPORAL_ADDRESS", raising=False)
+    monkeypatch.delenv("WATERFLOW_SERVER_ADDRESS", raising=False)
+    monkeypatch.setenv("WATERFLOW_TEMPORAL_NAMESPACE", "ns1")
+    request = parse_run(["--input", "a=1", "wf.yaml", "--json", "--input", "b=2", "--job", "j"])
+    assert request is not None
+    assert request["file"] == "wf.yaml"
+    assert request["inputs"] == ["a=1", "b=2"]
+    assert request["jobs"] == ["j"]
+    assert request["as_json"] is True
+    assert request["namespace"] == "ns1"
+    assert parse_run(["wf.yaml", "--secret", "A=1"]) is None  # an agent of its own
+    assert parse_run(["wf.yaml", "--input"]) is None  # click says what is missing
+    assert parse_run(["a.yaml", "b.yaml"]) is None
+    assert parse_run(["wf.yaml", "--help"]) is None
+    monkeypatch.setenv("WATERFLOW_TEMPORAL_ADDRESS", "localhost:7233")
+    assert parse_run(["wf.yaml"]) is None
 
 
 @pytest.mark.e2e

@@ -104,6 +104,100 @@ def already_running() -> str | None:
     )
 
 
+#: Whether this process asked the service already (`fast_run`), so that the command does not
+#: ask again when it runs the workflow itself.
+tried = False
+
+#: The `waterflow run` options a run through the service takes: option -> (request key, takes
+#: a value, may repeat). Any other option is for a run of the command's own (or is --help),
+#: and `fast_run` leaves the command line to click. A test keeps this in step with the
+#: command's declared options.
+RUN_OPTIONS: dict[str, tuple[str, bool, bool]] = {
+    "--input": ("inputs", True, True),
+    "--namespace": ("namespace", True, False),
+    "--workspace": ("workspace", True, False),
+    "--json": ("as_json", False, False),
+    "--event": ("event", True, False),
+    "--event-path": ("event_path", True, False),
+    "--job": ("jobs", True, True),
+}
+#: Variables that send `waterflow run` elsewhere (--temporal-address, --server).
+ELSEWHERE_VARIABLES = ("WATERFLOW_TEMPORAL_ADDRESS", "WATERFLOW_SERVER_ADDRESS")
+
+
+def run_request(
+    file: str,
+    *,
+    inputs: tuple[str, ...] | list[str] = (),
+    namespace: str = "default",
+    workspace: str | None = None,
+    as_json: bool = False,
+    event: str | None = None,
+    event_path: str | None = None,
+    jobs: tuple[str, ...] | list[str] = (),
+) -> dict[str, Any]:
+    """What a run through the service sends; paths are the command's, relative to `cwd`."""
+    return {
+        "file": file,
+        "cwd": os.getcwd(),
+        "inputs": list(inputs),
+        "namespace": namespace,
+        "workspace": workspace,
+        "as_json": as_json,
+        "event": event,
+        "event_path": event_path,
+        "jobs": list(jobs),
+    }
+
+
+def parse_run(args: list[str]) -> dict[str, Any] | None:
+    """The request of `waterflow run ARGS` when the service can take it; None for anything
+    else (click then parses the command line, and says what is wrong with it)."""
+    if any(os.environ.get(name) for name in ELSEWHERE_VARIABLES):
+        return None
+    values: dict[str, Any] = {
+        "namespace": os.environ.get("WATERFLOW_TEMPORAL_NAMESPACE") or "default"
+    }
+    files: list[str] = []
+    rest = iter(args)
+    for arg in rest:
+        if not arg.startswith("-") or arg == "-":
+            files.append(arg)
+            continue
+        if arg not in RUN_OPTIONS:
+            return None
+        key, takes_value, repeats = RUN_OPTIONS[arg]
+        value: Any = next(rest, None) if takes_value else True
+        if value is None:
+            return None
+        if repeats:
+            values.setdefault(key, []).append(value)
+        else:
+            values[key] = value
+    if len(files) != 1:
+        return None
+    return run_request(files[0], **values)
+
+
+def fast_run(argv: list[str]) -> None:
+    """`waterflow run …` through a running service before click is even imported; exits with
+    the run's code, or returns when the command must be parsed and run as usual."""
+    global tried
+    if argv[:1] != ["run"] or not socket_path().exists():
+        return
+    request = parse_run(argv[1:])
+    if request is None:
+        return
+    tried = True
+    try:
+        code = run(request)
+    except UpError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(1)
+    if code is not None:
+        sys.exit(code)
+
+
 def _print(text: str, stream: TextIO) -> None:
     stream.write(text)
     stream.flush()

@@ -185,19 +185,20 @@ def _run_through_up(
                 err=True,
             )
         return
+    if _up_client.tried:  # by `entry` already, which found no service for this command
+        return
     try:
         code = _up_client.run(
-            {
-                "file": file,
-                "cwd": os.getcwd(),
-                "inputs": list(inputs),
-                "namespace": namespace,
-                "workspace": workspace,
-                "as_json": as_json,
-                "event": event,
-                "event_path": event_path,
-                "jobs": list(jobs),
-            }
+            _up_client.run_request(
+                file,
+                inputs=inputs,
+                namespace=namespace,
+                workspace=workspace,
+                as_json=as_json,
+                event=event,
+                event_path=event_path,
+                jobs=jobs,
+            )
         )
     except _up_client.UpError as exc:
         raise UserError(str(exc)) from None
