@@ -105,15 +105,19 @@ def run(
     run is followed through the server.
     """
     if not server_address and not temporal_address:
+        from waterflow_server._up_client import run_request
+
         _run_through_up(
-            file,
-            inputs=inputs,
-            namespace=namespace,
-            workspace=workspace,
-            as_json=as_json,
-            event=event,
-            event_path=event_path,
-            jobs=jobs,
+            run_request(
+                file,
+                inputs=inputs,
+                namespace=namespace,
+                workspace=workspace,
+                as_json=as_json,
+                event=event,
+                event_path=event_path,
+                jobs=jobs,
+            ),
             agent_settings=bool(secrets or secrets_file or local_repositories),
         )
     from waterflow._exit import exit_process
@@ -161,18 +165,7 @@ def run(
     exit_process(code)
 
 
-def _run_through_up(
-    file: str,
-    *,
-    inputs: tuple[str, ...],
-    namespace: str,
-    workspace: str | None,
-    as_json: bool,
-    event: str | None,
-    event_path: str | None,
-    jobs: tuple[str, ...],
-    agent_settings: bool,
-) -> None:
+def _run_through_up(request: dict[str, Any], *, agent_settings: bool) -> None:
     """When `waterflow up` runs, the run is its: exits with the run's code. Returns when the
     command must run the workflow itself."""
     from waterflow_server import _up_client
@@ -188,18 +181,7 @@ def _run_through_up(
     if _up_client.tried:  # by `entry` already, which found no service for this command
         return
     try:
-        code = _up_client.run(
-            _up_client.run_request(
-                file,
-                inputs=inputs,
-                namespace=namespace,
-                workspace=workspace,
-                as_json=as_json,
-                event=event,
-                event_path=event_path,
-                jobs=jobs,
-            )
-        )
+        code = _up_client.run(request)
     except _up_client.UpError as exc:
         raise UserError(str(exc)) from None
     if code is not None:
