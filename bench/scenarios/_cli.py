@@ -2,6 +2,8 @@
 
 - cold: `waterflow run FILE` with the embedded default: a dev server and an in-process agent
   are started by the command (both included in its time);
+- up: `waterflow run FILE` while `waterflow up` runs (the embedded default kept running: its
+  dev server, agent and plugins are up; the command hands the run to it over a Unix socket);
 - warm: `waterflow run FILE --temporal-address A` while the shared dev server runs and a real
   `waterflow-agent run` process polls the file's queue;
 - act: `act workflow_dispatch -W FILE -P ubuntu-latest=-self-hosted` (host mode) in the same
@@ -31,6 +33,7 @@ from scenarios._common import (
 class CliTimes:
     cold: list[float] = field(default_factory=list)
     warm: list[float] = field(default_factory=list)
+    up: list[float] = field(default_factory=list)
     act: list[float] = field(default_factory=list)
     #: Per step name: Waterflow's step durations (warm runs, from `--json`) and act's
     #: `executionTime` (from `--json`), in seconds.
@@ -75,10 +78,14 @@ async def measure(
     git_repo(folder)
     times = CliTimes()
     waterflow = str(BIN / "waterflow")
+    up_dir = bench.scratch(f"{name}-up")
 
-    def cli_env(tag: str) -> dict[str, str]:
+    def cli_env(tag: str, **extra: str) -> dict[str, str]:
         home = bench.scratch(f"{name}-cli-{tag}")
         return clean_environ(
+            **extra,
+            # Never a `waterflow up` of the machine's user: only the one started below.
+            WATERFLOW_UP_DIR=str(up_dir),
             WATERFLOW_EMBEDDED_DIR=str(home / "embedded"),
             WATERFLOW_AGENT_WORK_DIR=str(home / "work"),
             WATERFLOW_LOG_OUTPUT_PATH=str(home / "logs"),
@@ -96,6 +103,19 @@ async def measure(
             bench.log(f"{name} cold #{i}: {elapsed:.2f}s")
 
     settings = {"WATERFLOW_GHA_LOCAL_REPOSITORIES": local_repository} if local_repository else {}
+    # `waterflow up` gets the action folder in its environment, as its agent's steps do.
+    await timed_command([waterflow, "up", "--detach"], cwd=folder, env=cli_env("up", **settings))
+    try:
+        for i in range(first, warm_repeats + 1):
+            elapsed, out = await timed_command(
+                [waterflow, "run", workflow, "--json"], cwd=folder, env=cli_env("up")
+            )
+            if i:
+                times.up.append(elapsed)
+                bench.log(f"{name} up #{i}: {elapsed:.3f}s")
+    finally:
+        await timed_command([waterflow, "down"], cwd=folder, env=cli_env("up"))
+
     agent = agent_process(bench, f"{name}-warm", [queue], **settings)
     try:
         await agent.wait_for("Agent started")
