@@ -1,9 +1,7 @@
 """Waterflow's control plane and the user CLI `waterflow`."""
 
-from typing import Any
 
-
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> str:
     # Read from the installed distribution when asked for: importing importlib.metadata costs
     # more than the rest of `waterflow` up to its command, and only --version and the server
     # need the version.

@@ -70,8 +70,8 @@ class UpService:
 
     def __init__(self, namespace: str = "default") -> None:
         self.namespace = namespace
-        self.directory = up_dir()
-        self.socket = socket_path()
+        self.directory = Path(up_dir())
+        self.socket = Path(socket_path())
         self.server: DevServer | None = None
         self.agent: Agent | None = None
         self._listener: asyncio.Server | None = None

@@ -13,17 +13,17 @@ request (`{"op": "run", ...}`, `{"op": "stop"}` or `{"op": "ping"}`), and for a 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import select
 import signal
 import socket
-import subprocess
 import sys
-import time
-from pathlib import Path
-from typing import Any, TextIO
+
+# Not `typing.TYPE_CHECKING`: importing typing costs this command more than all the rest it
+# imports (type checkers take any TYPE_CHECKING name as true).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 #: How long `waterflow up --detach` waits for the service to be ready.
 _READY_TIMEOUT = 120.0
@@ -32,23 +32,23 @@ _READY_TIMEOUT = 120.0
 PROTOCOL = 1
 
 
-def up_dir() -> Path:
+def up_dir() -> str:
     """Where `waterflow up` keeps its socket, its log and its dev server's log."""
     given = os.environ.get("WATERFLOW_UP_DIR")
     if given:
-        return Path(given)
-    state = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
-    return Path(state) / "waterflow" / "up"
+        return given
+    state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return os.path.join(state, "waterflow", "up")
 
 
-def socket_path() -> Path:
-    return up_dir() / "up.sock"
+def socket_path() -> str:
+    return os.path.join(up_dir(), "up.sock")
 
 
 def installation() -> str:
     """What identifies this installation: a service started from another one (another
     virtual environment, say) would run the steps with other nodes and other code."""
-    return f"{sys.executable}:{Path(__file__).resolve().parent}"
+    return f"{sys.executable}:{os.path.dirname(os.path.realpath(__file__))}"
 
 
 class UpError(Exception):
@@ -60,7 +60,7 @@ def connect() -> socket.socket | None:
     socket left behind by a service that is gone)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.connect(os.fspath(socket_path()))
+        sock.connect(socket_path())
     except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
         sock.close()
         return None
@@ -183,7 +183,7 @@ def fast_run(argv: list[str]) -> None:
     """`waterflow run …` through a running service before click is even imported; exits with
     the run's code, or returns when the command must be parsed and run as usual."""
     global tried
-    if argv[:1] != ["run"] or not socket_path().exists():
+    if argv[:1] != ["run"] or not os.path.exists(socket_path()):
         return
     request = parse_run(argv[1:])
     if request is None:
@@ -216,8 +216,10 @@ def run(run_request: dict[str, Any]) -> int | None:
         if cancelled:
             raise KeyboardInterrupt
         cancelled = True
-        with contextlib.suppress(OSError):  # the service is gone: the end of messages says so
+        try:
             send(sock, {"op": "cancel"})
+        except OSError:  # the service is gone: the end of its messages says so
+            pass
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
@@ -248,20 +250,25 @@ def run(run_request: dict[str, Any]) -> int | None:
         return 130
     finally:
         signal.signal(signal.SIGINT, previous)
-    raise UpError(f"waterflow up stopped before the run ended; its log: {up_dir() / 'up.log'}")
+    log = os.path.join(up_dir(), "up.log")
+    raise UpError(f"waterflow up stopped before the run ended; its log: {log}")
 
 
 def detach(namespace: str) -> int:
     """Start `waterflow up` in a session of its own, logging to up.log; wait until it is
     ready (or has failed) and say which."""
+    import select
+    import subprocess
+    import time
+
     directory = up_dir()
-    log = directory / "up.log"
+    log = os.path.join(directory, "up.log")
     running = already_running()
     if running:  # said before its log is truncated below
         sys.stderr.write(f"error: {running}\n")
         return 1
     try:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
         out = open(log, "wb")  # noqa: SIM115 - closed below, once the child has it
     except OSError as exc:
         sys.stderr.write(f"error: waterflow up: cannot write {log}: {exc.strerror}\n")
@@ -308,7 +315,8 @@ def detach(namespace: str) -> int:
             f"error: waterflow up was not ready within {_READY_TIMEOUT:.0f}s; see {log}\n"
         )
         return 1
-    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    with open(log, encoding="utf-8", errors="replace") as written:
+        lines = [line for line in written.read().splitlines() if line.strip()]
     why = lines[-1] if lines else ""
     if not why.startswith("error: "):  # the service's own one-line error, else a pointer
         why = f"error: waterflow up did not start (exit code {process.returncode}); see {log}"

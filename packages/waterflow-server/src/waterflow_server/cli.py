@@ -171,7 +171,7 @@ def _run_through_up(request: dict[str, Any], *, agent_settings: bool) -> None:
     from waterflow_server import _up_client
 
     if agent_settings:
-        if _up_client.socket_path().exists():
+        if os.path.exists(_up_client.socket_path()):
             click.echo(
                 "note: --secret, --secrets-file and --local-repository are for an agent of this "
                 "command's own: not running through waterflow up",
