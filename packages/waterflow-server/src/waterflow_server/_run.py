@@ -198,6 +198,8 @@ async def follow_run(
 
     canceller = asyncio.ensure_future(cancel_when_asked())
     try:
+        if renderer.quiet:  # --json: nothing to show until the end, nothing to ask for
+            return await handle.result()
         return await follow(client, handle, renderer.event)
     finally:
         canceller.cancel()
