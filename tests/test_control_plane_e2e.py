@@ -198,7 +198,7 @@ jobs:
         f"jobs:\n  a:\n    runs-on: {gpu}\n    steps:\n      - run: echo hi\n"
     )
     code, out, err = await cli("validate", "ok.yaml", server=server, cwd=tmp_path)
-    assert (code, out, err) == (0, "ok.yaml: ok (1 jobs, 1 steps)\n", "")
+    assert (code, out, err) == (0, "ok.yaml: ok (1 job, 1 step)\n", "")
     code, out, err = await cli("nodes", "--queue", gpu, server=server)
     assert code == 0
     assert [line.split()[:4] for line in out.splitlines()[1:]] == [

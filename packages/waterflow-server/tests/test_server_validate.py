@@ -90,14 +90,14 @@ async def test_validate_on_the_command_line(fleet, tmp_path: Path) -> None:
     env = cli_env(WATERFLOW_SERVER_ADDRESS=fleet.address, WATERFLOW_SERVER_TOKEN=USER_TOKEN)
     code, out, err = await run_cli("validate", "fleet.yaml", "ok.yaml", env=env, cwd=tmp_path)
     assert code == 1
-    assert out == "ok.yaml: ok (1 jobs, 1 steps)\n"
+    assert out == "ok.yaml: ok (1 job, 1 step)\n"
     assert err.splitlines()[1] == (
         "fleet.yaml:14:15: step 1: node docker/build is not offered on queue gpu-a100; "
         "it is on linux-amd64"
     )
     assert len(err.splitlines()) == 4
     code, out, _ = await run_cli("validate", "ok.yaml", env=env, cwd=tmp_path)
-    assert (code, out) == (0, "ok.yaml: ok (1 jobs, 1 steps)\n")
+    assert (code, out) == (0, "ok.yaml: ok (1 job, 1 step)\n")
     # The language's own problems need no server; a missing file is one line too.
     code, _, err = await run_cli("validate", "missing.yaml", env=env, cwd=tmp_path)
     assert (code, err) == (1, "missing.yaml: cannot read: No such file or directory\n")

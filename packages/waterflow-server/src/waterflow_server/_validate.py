@@ -24,7 +24,11 @@ def installed_nodes() -> NodeRegistry:
 
 def _ok(file: str, spec: WorkflowSpec) -> str:
     steps = sum(len(job.steps) for job in spec.jobs.values())
-    return f"{file}: ok ({len(spec.jobs)} jobs, {steps} steps)"
+    return f"{file}: ok ({_count(len(spec.jobs), 'job')}, {_count(steps, 'step')})"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 async def server_problems(
