@@ -19,6 +19,8 @@ from waterflow._node import NodeMetadata, Parameter
 from waterflow._proto.v1 import agent_pb2, user_pb2
 from waterflow_server.server import WaterflowServer
 
+LOCAL_NOOP = NodeMetadata("test/noop", "1.0.0", "Returns at once", local=True)
+
 
 def catalog(response: user_pb2.ListNodesResponse) -> dict[str, dict[str, tuple[int, int]]]:
     """queue -> node -> (agents offering it, live agents of the queue)."""
@@ -47,12 +49,15 @@ async def test_agents_report_and_the_catalog_answers_by_queue(server, user, link
 
 
 async def test_metadata_travels_whole(server, user, link) -> None:
-    agent = link("a", ["q"], registry_of(DOCKER_BUILD))
+    agent = link("a", ["q"], registry_of(DOCKER_BUILD, LOCAL_NOOP))
     await agent.start()
     await agent.wait_reported(1, timeout=10)
     response = await user.ListNodes(user_pb2.ListNodesRequest(), metadata=USER)
-    offered = response.queues[0].nodes[0]
+    nodes = {o.node.metadata.name: o for o in response.queues[0].nodes}
+    offered = nodes["docker/build"]
     assert _wire.node_metadata(offered.node.metadata) == DOCKER_BUILD
+    # A node that runs its steps as local activities says so to the fleet's catalog too.
+    assert _wire.node_metadata(nodes["test/noop"].node.metadata) == LOCAL_NOOP
     assert (offered.node.distribution, offered.node.distribution_version) == (
         "waterflow-nodes-test",
         "1.2.3",

@@ -75,6 +75,7 @@ def metadata_message(meta: NodeMetadata) -> nodes_pb2.NodeMetadata:
         parameters=parameters,
         outputs=[nodes_pb2.Output(name=o.name, description=o.description) for o in meta.outputs],
         additional_parameters=meta.additional_parameters,
+        local=meta.local,
     )
 
 
@@ -107,6 +108,7 @@ def node_metadata(message: nodes_pb2.NodeMetadata) -> NodeMetadata:
         ],
         outputs=[Output(name=o.name, description=o.description) for o in message.outputs],
         additional_parameters=message.additional_parameters,
+        local=message.local,
     )
 
 

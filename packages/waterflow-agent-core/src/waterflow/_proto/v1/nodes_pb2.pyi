@@ -102,12 +102,17 @@ class NodeMetadata(_message.Message):
     PARAMETERS_FIELD_NUMBER: _builtins.int
     OUTPUTS_FIELD_NUMBER: _builtins.int
     ADDITIONAL_PARAMETERS_FIELD_NUMBER: _builtins.int
+    LOCAL_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`namespace/name`, e.g. `docker/build`."""
     version: _builtins.str
     description: _builtins.str
     additional_parameters: _builtins.bool
     """The node accepts parameters it does not declare."""
+    local: _builtins.bool
+    """The node's steps are short and need no heartbeats: they run as Temporal local activities
+    unless a step says `local: false`.
+    """
     @_builtins.property
     def parameters(self) -> _containers.RepeatedCompositeFieldContainer[Global___Parameter]: ...
     @_builtins.property
@@ -121,10 +126,11 @@ class NodeMetadata(_message.Message):
         parameters: _abc.Iterable[Global___Parameter] | None = ...,
         outputs: _abc.Iterable[Global___Output] | None = ...,
         additional_parameters: _builtins.bool = ...,
+        local: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["additional_parameters", b"additional_parameters", "description", b"description", "name", b"name", "outputs", b"outputs", "parameters", b"parameters", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["additional_parameters", b"additional_parameters", "description", b"description", "local", b"local", "name", b"name", "outputs", b"outputs", "parameters", b"parameters", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
