@@ -175,17 +175,19 @@ class StepContext:
     - `files`: the env files of this step.
     - `temp_dir`: a private temporary directory, removed after the step.
     - `state`: in a post step, what the main step wrote to `$GITHUB_STATE`.
+    - `env`, `files` and `temp_dir` exist on disk from the node's first look at any of them:
+      the core creates them then, so that a node that needs none of them costs no file work.
     - `add_post_step(condition)`: run this node again, as a post step, at the end of the job
       (in reverse order of registration, also when the job failed, while `condition` holds).
     - cancellation arrives as `asyncio.CancelledError` in `execute`; clean up and re-raise.
     """
 
     workspace: Path
-    env: dict[str, str]
+    _env: dict[str, str] = attrs.field(alias="env")
     log: StepLog
     masker: SecretMasker
-    files: EnvFiles
-    temp_dir: Path
+    _files: EnvFiles = attrs.field(alias="files")
+    _temp_dir: Path = attrs.field(alias="temp_dir")
     step: StepInfo
     _heartbeat: HeartbeatFn = attrs.field(default=lambda *details: None, alias="heartbeat_fn")
     _run_process: Callable[..., Awaitable[int]] | None = attrs.field(
@@ -193,6 +195,29 @@ class StepContext:
     )
     state: Mapping[str, str] = attrs.field(factory=dict)
     post_condition: str | None = attrs.field(default=None, init=False)
+    # Creates the temp dir and the files the environment names; called on the first look at
+    # `env`, `files` or `temp_dir`. None: they exist already.
+    _prepare: Callable[[], None] | None = attrs.field(default=None, alias="prepare_fn")
+
+    def _prepared(self) -> None:
+        prepare, self._prepare = self._prepare, None
+        if prepare is not None:
+            prepare()
+
+    @property
+    def env(self) -> dict[str, str]:
+        self._prepared()
+        return self._env
+
+    @property
+    def files(self) -> EnvFiles:
+        self._prepared()
+        return self._files
+
+    @property
+    def temp_dir(self) -> Path:
+        self._prepared()
+        return self._temp_dir
 
     def add_post_step(self, condition: str = "always()") -> None:
         """Ask for a post step: this node runs again with `step.phase == "post"` when the job

@@ -58,16 +58,21 @@ class EnvFileResult:
     summary: str
 
 
-def create_env_files(directory: Path) -> EnvFiles:
-    """Create the five env files of a step, empty, in `directory` (created if missing)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    files = EnvFiles(
+def env_files_in(directory: Path) -> EnvFiles:
+    """The paths of the five env files of a step in `directory`, without creating anything."""
+    return EnvFiles(
         output=directory / "output",
         env=directory / "env",
         path=directory / "path",
         state=directory / "state",
         step_summary=directory / "step_summary.md",
     )
+
+
+def create_env_files(directory: Path) -> EnvFiles:
+    """Create the five env files of a step, empty, in `directory` (created if missing)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files = env_files_in(directory)
     for path in (files.output, files.env, files.path, files.state, files.step_summary):
         path.write_bytes(b"")
     return files
@@ -197,6 +202,7 @@ __all__ = [
     "EnvFileError",
     "EnvFileResult",
     "create_env_files",
+    "env_files_in",
     "parse_env_file",
     "parse_path_file",
     "read_env_files",

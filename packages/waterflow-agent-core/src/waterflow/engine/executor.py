@@ -14,8 +14,8 @@ import os
 import platform
 import re
 import shutil
-import tempfile
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,13 @@ from waterflow._steplog import LineListener, StepLog
 from waterflow.dsl import GHA_NODE, is_action
 from waterflow.engine.envlayers import env_layers, render_env
 from waterflow.engine.types import StepInput, StepOutcome
-from waterflow.envfiles import EnvFileError, create_env_files, read_env_files
+from waterflow.envfiles import (
+    EnvFileError,
+    EnvFileResult,
+    create_env_files,
+    env_files_in,
+    read_env_files,
+)
 from waterflow.params import check_parameters
 from waterflow.secrets import without_secret_variables
 
@@ -102,20 +108,23 @@ _GITHUB_VARIABLES = {
 }
 
 
-def github_environment(github: Mapping[str, Any], temp_dir: Path) -> dict[str, str]:
+def github_environment(github: Mapping[str, Any], event: Path) -> dict[str, str]:
     """The `GITHUB_*` variables a step's programs get from the run's `github` context, as on
-    GitHub's runner, with the event payload in a file at GITHUB_EVENT_PATH."""
+    GitHub's runner, with the event payload in the file `event` (see `write_event`)."""
     env = {"GITHUB_ACTIONS": "true"}
     for key, variable in _GITHUB_VARIABLES.items():
         value = github.get(key)
         if value not in (None, ""):
             env[variable] = expressions.to_string(value)
-    event = temp_dir / "event.json"
-    # Written once per job, as GitHub's runner does: the run's event does not change.
-    if not event.exists():
-        event.write_text(json.dumps(github.get("event") or {}), encoding="utf-8")
     env["GITHUB_EVENT_PATH"] = str(event)
     return env
+
+
+def write_event(github: Mapping[str, Any], event: Path) -> None:
+    """Write the run's event payload to `event`, once per job as GitHub's runner does: the
+    run's event does not change."""
+    if not event.exists():
+        event.write_text(json.dumps(github.get("event") or {}), encoding="utf-8")
 
 
 def _mask_all(masker: SecretMasker, values: Mapping[str, str]) -> dict[str, str]:
@@ -140,8 +149,22 @@ async def run_step(
     log = StepLog(log_path, masker, listener=listener)
     workspace = Path(inp.workspace)
     temp_root = Path(inp.temp_dir)
-    temp_root.mkdir(parents=True, exist_ok=True)
-    step_tmp = Path(tempfile.mkdtemp(prefix=f"{safe_name(step.key, 40)}-", dir=temp_root))
+    github = inp.contexts.get("github") or {}
+    event = temp_root / "event.json"
+    # The step's temp dir, its env files and the event file are made by `prepare`, which the
+    # StepContext calls when the node first looks at its env, files or temp dir: a node that
+    # needs none of them (most pure-Python nodes) costs no file work.
+    step_tmp = temp_root / f"{safe_name(step.key, 40)}-{uuid.uuid4().hex[:12]}"
+    files_dir = step_tmp / "files"
+    files = env_files_in(files_dir)
+    prepared = False
+
+    def prepare() -> None:
+        nonlocal prepared
+        step_tmp.mkdir(mode=0o700, parents=True)
+        prepared = True
+        write_event(github, event)
+        create_env_files(files_dir)
 
     def fail(message: str, *, retryable: bool = True, exit_code: int = 1) -> StepFailed:
         masked = masker.mask(message)
@@ -184,7 +207,7 @@ async def run_step(
                 "RUNNER_TEMP": str(temp_root),
             }
         )
-        env.update(github_environment(inp.contexts.get("github") or {}, temp_root))
+        env.update(github_environment(github, event))
         workflow_env, job_env = inp.env_layers or ({}, {})
         try:
             env_context = render_env(
@@ -223,7 +246,6 @@ async def run_step(
         if problems:
             raise fail("; ".join(msg for _, msg in problems), retryable=False)
 
-        files = create_env_files(step_tmp / "files")
         env.update(files.as_environment())
         context = StepContext(
             workspace=workspace,
@@ -244,6 +266,7 @@ async def run_step(
             ),
             heartbeat_fn=heartbeat,
             state=dict(inp.state),
+            prepare_fn=prepare,
         )
         node = registered.factory()
         deadline = asyncio.timeout(timeout)
@@ -267,7 +290,11 @@ async def run_step(
             ) from None
 
         try:
-            written = read_env_files(files)
+            written = (
+                read_env_files(files)
+                if prepared
+                else EnvFileResult(outputs={}, env={}, path=[], state={}, summary="")
+            )
         except EnvFileError as exc:
             raise fail(str(exc), retryable=False) from None
         outputs = {str(k): str(v) for k, v in result.outputs.items()}
@@ -296,4 +323,5 @@ async def run_step(
         return outcome
     finally:
         log.close()
-        shutil.rmtree(step_tmp, ignore_errors=True)
+        if prepared:
+            shutil.rmtree(step_tmp, ignore_errors=True)

@@ -1,0 +1,124 @@
+"""A step's temp dir and env files exist from its node's first look at `env`, `files` or
+`temp_dir`, as on GitHub's runner; a node that looks at none of them costs no file work, and
+leaves nothing behind."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import waterflow_nodes_shell
+from waterflow import NodeMetadata, NodeResult, StepContext, hookimpl
+from waterflow.engine.types import SUCCESS
+from waterflow.testing import TestRegistry
+
+
+class Quiet:
+    """A pure-Python node: never looks at its environment, files or temp dir."""
+
+    async def execute(self, params: Mapping[str, Any], context: StepContext) -> NodeResult:
+        return NodeResult(outputs={"said": "nothing"})
+
+
+class Writer:
+    """A node that writes in its temp dir and talks back through the paths in its `env`,
+    without starting a program."""
+
+    async def execute(self, params: Mapping[str, Any], context: StepContext) -> NodeResult:
+        note = context.temp_dir / "note"
+        note.write_text("kept in the temp dir", encoding="utf-8")
+        with open(context.env["GITHUB_OUTPUT"], "a", encoding="utf-8") as out:
+            out.write(f"note={note.read_text(encoding='utf-8')}\ntemp={context.temp_dir}\n")
+        with open(context.env["GITHUB_ENV"], "a", encoding="utf-8") as env:
+            env.write("FROM_WRITER=yes\n")
+        return NodeResult()
+
+
+test_nodes = types.SimpleNamespace(
+    node_metadata=hookimpl(
+        lambda: [NodeMetadata(name="test/quiet", version="1"), NodeMetadata("test/writer", "1")]
+    ),
+    register_nodes=hookimpl(
+        lambda registry: (registry.add("test/quiet", Quiet), registry.add("test/writer", Writer))
+    ),
+)
+
+
+def registry() -> TestRegistry:
+    r = TestRegistry()
+    r.add_plugin(waterflow_nodes_shell)
+    r.add_plugin(test_nodes, name="test-nodes")
+    return r
+
+
+def job_temp_dirs(tmp_path: Path) -> list[Path]:
+    """The temp dirs (RUNNER_TEMP) of the jobs the agent under tmp_path claimed."""
+    return sorted((tmp_path / "work" / "_temp").glob("*/*"))
+
+
+CHECK_FILES = """\
+for f in "$GITHUB_OUTPUT" "$GITHUB_ENV" "$GITHUB_PATH" "$GITHUB_STATE" "$GITHUB_STEP_SUMMARY"
+do
+  test -f "$f" || { echo "missing $f"; exit 3; }
+  test ! -s "$f" || { echo "not empty: $f"; exit 4; }
+done
+cat "$GITHUB_OUTPUT" "$GITHUB_STATE"
+test -d "$RUNNER_TEMP" && test -f "$GITHUB_EVENT_PATH"
+echo "writer=$FROM_WRITER" >> "$GITHUB_OUTPUT"
+"""
+
+
+async def test_env_files_and_temp_dir_are_there_when_a_node_looks(
+    make_agent: Callable[..., Any], run_workflow: Callable[..., Any], queue: str, tmp_path: Path
+) -> None:
+    await make_agent([queue], registry=registry())
+    script = "\n".join("          " + line for line in CHECK_FILES.splitlines())
+    result = await run_workflow(
+        f"""
+jobs:
+  j:
+    runs-on: QUEUE
+    steps:
+      - id: quiet
+        uses: test/quiet
+      - id: writer
+        uses: test/writer
+      - id: shell
+        run: |
+{script}
+""",
+        validate=False,
+    )
+    job = result.jobs["j"]
+    assert result.status == SUCCESS, [(s.key, s.error, s.log_tail) for s in job.steps]
+    quiet, writer, shell = job.steps
+    assert quiet.outputs == {"said": "nothing"}
+    assert writer.outputs["note"] == "kept in the temp dir"
+    assert shell.outputs == {"writer": "yes"}
+    # Each step's private temp dir is gone after it; the job's temp dir keeps the event file.
+    assert not Path(writer.outputs["temp"]).exists()
+    (temp,) = job_temp_dirs(tmp_path)
+    assert [p.name for p in temp.iterdir()] == ["event.json"]
+
+
+async def test_a_node_that_needs_no_files_leaves_no_trace(
+    make_agent: Callable[..., Any], run_workflow: Callable[..., Any], queue: str, tmp_path: Path
+) -> None:
+    await make_agent([queue], registry=registry())
+    result = await run_workflow(
+        """
+jobs:
+  j:
+    runs-on: QUEUE
+    steps:
+      - {id: one, uses: test/quiet}
+      - {id: two, uses: test/quiet}
+""",
+        validate=False,
+    )
+    assert result.status == SUCCESS
+    assert [s.outputs for s in result.jobs["j"].steps] == [{"said": "nothing"}] * 2
+    (temp,) = job_temp_dirs(tmp_path)
+    assert list(temp.iterdir()) == []
