@@ -56,6 +56,7 @@ def raised(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Expressio
 @example("a" + " == a" * 200)
 @example("a[" * 200)
 @example("format('{99999999999999999999}', 1)")
+@example("0'\n'")  # a string with a line break where an operator belongs
 def test_parse_raises_only_expression_error(source: str) -> None:
     error = raised(parse, source)
     if error is not None:

@@ -35,7 +35,9 @@ class Token:
     def describe(self) -> str:
         if self.kind == END:
             return "end of expression"
-        text = self.text if len(self.text) <= 30 else self.text[:27] + "..."
+        # Escaped: a line break inside a string would break the error's one line.
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in self.text)
+        text = text if len(text) <= 30 else text[:27] + "..."
         if self.kind == STRING:
             return f"string {text}"
         if self.kind == NUMBER:
