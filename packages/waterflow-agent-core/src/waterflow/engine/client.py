@@ -56,6 +56,10 @@ async def start_run(
         ),
         id=run_id,
         task_queue=CONTROL_QUEUE,
+        # With a worker of the control queue in this process (the embedded agent, waterflow
+        # up), the run's first workflow task comes back with the start: one trip through the
+        # server less. Elsewhere it is not asked for.
+        request_eager_start=True,
         search_attributes=search_attributes(spec.name, "", "running")
         if with_search_attributes
         else None,
