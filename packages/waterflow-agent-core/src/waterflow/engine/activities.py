@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 from loguru import logger
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
@@ -25,6 +26,7 @@ from waterflow.engine.types import (
     ClaimInput,
     StepInput,
     StepOutcome,
+    placed,
 )
 
 # A step's own deadline fires this long before Temporal's, so that the failure the workflow
@@ -161,6 +163,18 @@ class Activities:
                 category=ApplicationErrorCategory.BENIGN,
             )
         log.info("Step started")
+        inp = attrs.evolve(
+            inp,
+            contexts=placed(
+                inp.contexts,
+                job=inp.job,
+                step=inp.step.key,
+                workspace=inp.workspace,
+                temp_dir=inp.temp_dir,
+                agent_id=self.runtime.agent_id,
+                arch=runner_arch(),
+            ),
+        )
         beater = asyncio.create_task(keep_alive())
         self._running += 1
         self._idle.clear()

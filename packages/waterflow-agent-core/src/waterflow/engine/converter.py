@@ -20,10 +20,38 @@ from temporalio.converter import (
 )
 
 from waterflow.dsl import configure_converter
+from waterflow.dsl.model import StepSpec
 
 _converter = cattrs.Converter(omit_if_default=True)
 # The language's models hold unions of plain values (`continue-on-error: bool | str`).
 configure_converter(_converter)
+
+# What most steps leave unset, with its value then: left out of a step's JSON, which travels
+# with each of its job's steps and in the job's and the run's inputs.
+_STEP_UNSET: dict[str, Any] = {
+    "id": None,
+    "name": None,
+    "with_": {},
+    "env": {},
+    "if_": None,
+    "continue_on_error": False,
+    "timeout": None,
+    "heartbeat_timeout": None,
+    "retry": None,
+}
+_unstructure_step = _converter.get_unstructure_hook(StepSpec)
+_structure_step = _converter.get_structure_hook(StepSpec)
+_converter.register_unstructure_hook(
+    StepSpec,
+    lambda step: {
+        key: value
+        for key, value in _unstructure_step(step).items()
+        if key not in _STEP_UNSET or value != _STEP_UNSET[key]
+    },
+)
+_converter.register_structure_hook(
+    StepSpec, lambda data, cls: _structure_step({**_STEP_UNSET, **data}, cls)
+)
 
 
 def unstructure(value: Any) -> Any:

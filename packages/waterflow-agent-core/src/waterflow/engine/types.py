@@ -122,17 +122,18 @@ class StepInput:
     workflow: str
     job: str
     step: StepSpec
-    # Context values known to the workflow (no secrets): inputs, steps, needs, job, github,
-    # runner, matrix, strategy, vars.
-    contexts: dict[str, Any]
-    # The env layers in order (workflow, job); the step's own env is in `step.env`. Values are
-    # templates: they are rendered on the agent, where secrets are known.
-    env_layers: list[dict[str, str]]
-    # What earlier steps wrote to GITHUB_ENV and GITHUB_PATH.
-    job_env: dict[str, str]
-    job_path: list[str]
     workspace: str
     temp_dir: str
+    # Context values known to the workflow (no secrets): inputs, steps, needs, job, github,
+    # matrix, strategy, vars. What names the step's place (`runner`, and `workspace`, `job`
+    # and `action` of `github`) is added where the step runs: see `placed`.
+    contexts: dict[str, Any] = attrs.field(factory=dict, kw_only=True)
+    # The env layers in order (workflow, job); the step's own env is in `step.env`. Values are
+    # templates: they are rendered on the agent, where secrets are known.
+    env_layers: list[dict[str, str]] = attrs.field(factory=list, kw_only=True)
+    # What earlier steps wrote to GITHUB_ENV and GITHUB_PATH.
+    job_env: dict[str, str] = attrs.field(factory=dict, kw_only=True)
+    job_path: list[str] = attrs.field(factory=list, kw_only=True)
     # The job's instance (`build (linux, 3.11)` for a matrix combination): names its logs.
     job_key: str = ""
     # `post` when this runs the post step a node asked for; `state` is then what its main
@@ -144,6 +145,25 @@ class StepInput:
     # Set for a local activity: the agent that holds the workspace. Any other agent deciding
     # the job refuses the step (NOT_HERE), which then goes to the holder's queue.
     holder: str = ""
+
+
+def placed(
+    contexts: dict[str, Any],
+    *,
+    job: str,
+    step: str,
+    workspace: str,
+    temp_dir: str,
+    agent_id: str,
+    os: str = "Linux",
+    arch: str = "X64",
+) -> dict[str, Any]:
+    """`contexts` with what names a step's place: `runner`, and `github`'s `workspace`, `job`
+    and `action`. The workflow adds it for a step's `if:`, the agent where the step runs: it
+    is not sent with every step."""
+    github = {**contexts.get("github", {}), "workspace": workspace, "job": job, "action": step}
+    runner = {"os": os, "arch": arch, "name": agent_id, "temp": temp_dir}
+    return {**contexts, "github": github, "runner": runner}
 
 
 @attrs.frozen

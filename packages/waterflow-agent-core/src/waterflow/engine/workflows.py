@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         StepInput,
         StepOutcome,
         StepReport,
+        placed,
     )
 
 _KEY_WORKFLOW = SearchAttributeKey.for_keyword(SA_WORKFLOW)
@@ -254,7 +255,6 @@ class JobWorkflow:
             "steps": {},
             "job": {"status": SUCCESS, "services": {}, "container": {}},
         }
-        self._github: dict[str, Any] = dict(inp.github)
         self._job_env: dict[str, str] = {}
         self._job_path: list[str] = []
         self._slot: AgentSlot | None = None
@@ -269,7 +269,7 @@ class JobWorkflow:
                 status = CANCELLED
             contexts["job"]["status"] = status
             env = _render_env(contexts, status, inp.workflow_env, job.env, job_env, step.env)
-            contexts_with_env = {**contexts, **self._place(job.id, step.key), "env": env}
+            contexts_with_env = {**self._place(contexts, job.id, step.key), "env": env}
             try:
                 run_it = expressions.evaluate_condition(step.if_, contexts_with_env, status=status)
             except expressions.ExpressionError as exc:
@@ -393,19 +393,23 @@ class JobWorkflow:
             duration=_now() - started,
         )
 
-    def _place(self, job: str, step: str) -> dict[str, Any]:
-        """`github` and `runner` as a step's `if:` sees them: what is known of its agent."""
-        github = {**self._github, "job": job, "action": step}
-        runner: dict[str, Any] = {}
-        if self._slot is not None:
-            github["workspace"] = self._slot.workspace
-            runner = {
-                "os": self._slot.os,
-                "arch": self._slot.arch,
-                "name": self._slot.agent_id,
-                "temp": self._slot.temp_dir,
-            }
-        return {"github": github, "runner": runner}
+    def _place(self, contexts: dict[str, Any], job: str, step: str) -> dict[str, Any]:
+        """`contexts` with `github` and `runner` as a step's `if:` sees them: what is known of
+        its agent."""
+        slot = self._slot
+        if slot is None:
+            github = {**contexts["github"], "job": job, "action": step}
+            return {**contexts, "github": github, "runner": {}}
+        return placed(
+            contexts,
+            job=job,
+            step=step,
+            workspace=slot.workspace,
+            temp_dir=slot.temp_dir,
+            agent_id=slot.agent_id,
+            os=slot.os,
+            arch=slot.arch,
+        )
 
     async def _execute(
         self,
@@ -431,18 +435,6 @@ class JobWorkflow:
                 if self._slot is None:
                     self._slot = await self._claim(inp)
                 slot = self._slot
-                runner = {
-                    "os": slot.os,
-                    "arch": slot.arch,
-                    "name": slot.agent_id,
-                    "temp": slot.temp_dir,
-                }
-                github = {
-                    **contexts["github"],
-                    "workspace": slot.workspace,
-                    "job": job.id,
-                    "action": step.key,
-                }
                 attempts += 1
                 notes, self._notes = self._notes, []
                 step_input = StepInput(
@@ -451,12 +443,7 @@ class JobWorkflow:
                     job=job.id,
                     job_key=inp.key or job.id,
                     step=step,
-                    contexts={
-                        **contexts,
-                        "steps": _steps_used(step, inp, contexts["steps"]),
-                        "runner": runner,
-                        "github": github,
-                    },
+                    contexts={**contexts, "steps": _steps_used(step, inp, contexts["steps"])},
                     env_layers=[inp.workflow_env, job.env],
                     job_env=dict(self._job_env),
                     job_path=list(self._job_path),
