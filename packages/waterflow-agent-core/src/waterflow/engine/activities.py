@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from waterflow.engine.types import (
     ACTIVITY_EXECUTE_NODE,
     AGENT_DRAINING,
     AGENT_SHUTDOWN,
+    EVENT_UNKNOWN,
     NOT_HERE,
     AgentSlot,
     ClaimInput,
@@ -32,6 +34,8 @@ from waterflow.engine.types import (
 # A step's own deadline fires this long before Temporal's, so that the failure the workflow
 # sees carries the step's log tail rather than a bare timeout.
 _LOCAL_DEADLINE_MARGIN = 1.0
+# How many jobs' event payloads an agent keeps (see StepInput.event_known).
+_EVENTS_KEPT = 256
 
 
 class Activities:
@@ -57,6 +61,9 @@ class Activities:
         self._idle = asyncio.Event()
         self._idle.set()
         self._last_change = time.monotonic()  # a step ended or was refused
+        # The run's event payload of each job that sent it here, by (run, job): a job sends
+        # it with its first step only.
+        self._events: OrderedDict[tuple[str, str], Any] = OrderedDict()
 
     async def wait_quiet(self, quiet: float, timeout: float) -> None:
         """Until no step has ended or been refused for `quiet` seconds (at most `timeout`).
@@ -117,6 +124,28 @@ class Activities:
             ),
         )
 
+    def _with_event(self, inp: StepInput) -> dict[str, Any]:
+        """The step's contexts with the run's event payload, which a job sends only with its
+        first step to an agent; kept here for its later steps."""
+        key = (inp.run_id, inp.job_key or inp.job)
+        github = inp.contexts.get("github", {})
+        if not inp.event_known:
+            if "event" in github:
+                self._events[key] = github["event"]
+                self._events.move_to_end(key)
+                while len(self._events) > _EVENTS_KEPT:
+                    self._events.popitem(last=False)
+            return inp.contexts
+        if key not in self._events:
+            raise ApplicationError(
+                f"agent {self.runtime.agent_id} does not have the event payload of this job",
+                type=EVENT_UNKNOWN,
+                non_retryable=True,
+                category=ApplicationErrorCategory.BENIGN,
+            )
+        self._events.move_to_end(key)
+        return {**inp.contexts, "github": {**github, "event": self._events[key]}}
+
     @activity.defn(name=ACTIVITY_EXECUTE_NODE)
     async def execute_node(self, inp: StepInput) -> StepOutcome:
         info = activity.info()
@@ -166,7 +195,7 @@ class Activities:
         inp = attrs.evolve(
             inp,
             contexts=placed(
-                inp.contexts,
+                self._with_event(inp),
                 job=inp.job,
                 step=inp.step.key,
                 workspace=inp.workspace,

@@ -36,6 +36,10 @@ AGENT_SHUTDOWN = "AgentShutdown"
 AGENT_DRAINING = "AgentDraining"
 """Failure type of a step its agent refused, unstarted, because it is stopping; the job moves."""
 
+EVENT_UNKNOWN = "EventUnknown"
+"""Failure type of a step sent without the run's event payload to an agent that does not have
+it (it restarted): the job sends the step again with it."""
+
 NOT_HERE = "NotHere"
 """Failure type of a local activity (a claim or a `local` step) that the agent deciding the job
 refused, unstarted: it is stopping, or another agent holds the workspace. The job then does it
@@ -142,6 +146,9 @@ class StepInput:
     state: dict[str, str] = attrs.field(factory=dict)
     # What the step log should say first (the job moved after its workspace was lost).
     notes: list[str] = attrs.field(factory=list)
+    # True when `contexts.github` is sent without `event`, the run's event payload (up to
+    # some 100 KB from a GitHub webhook): the agent got it with an earlier step of the job.
+    event_known: bool = False
     # Set for a local activity: the agent that holds the workspace. Any other agent deciding
     # the job refuses the step (NOT_HERE), which then goes to the holder's queue.
     holder: str = ""

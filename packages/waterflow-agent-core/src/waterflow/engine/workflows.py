@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         AGENT_DRAINING,
         AGENT_SHUTDOWN,
         CANCELLED,
+        EVENT_UNKNOWN,
         FAILURE,
         NOT_HERE,
         SA_JOB,
@@ -258,6 +259,8 @@ class JobWorkflow:
         self._job_env: dict[str, str] = {}
         self._job_path: list[str] = []
         self._slot: AgentSlot | None = None
+        # The slot whose agent has the run's event payload (see StepInput.event_known).
+        self._event_at: AgentSlot | None = None
         self._notes: list[str] = []
         job_env = self._job_env
         status = SUCCESS
@@ -437,13 +440,21 @@ class JobWorkflow:
                 slot = self._slot
                 attempts += 1
                 notes, self._notes = self._notes, []
+                known = self._event_at is slot and "event" in contexts["github"]
+                github = contexts["github"]
+                if known:
+                    github = {k: v for k, v in github.items() if k != "event"}
                 step_input = StepInput(
                     run_id=inp.run_id,
                     workflow=inp.workflow,
                     job=job.id,
                     job_key=inp.key or job.id,
                     step=step,
-                    contexts={**contexts, "steps": _steps_used(step, inp, contexts["steps"])},
+                    contexts={
+                        **contexts,
+                        "github": github,
+                        "steps": _steps_used(step, inp, contexts["steps"]),
+                    },
                     env_layers=[inp.workflow_env, job.env],
                     job_env=dict(self._job_env),
                     job_path=list(self._job_path),
@@ -452,11 +463,13 @@ class JobWorkflow:
                     phase=phase,
                     state=dict(state or {}),
                     notes=notes,
+                    event_known=known,
                 )
                 local = step.local if step.local is not None else step.uses in slot.local_nodes
                 if local:
                     outcome = await self._execute_here(inp, step, step_input, slot)
                     if outcome is not None:
+                        self._event_at = slot
                         return SUCCESS, outcome, None, attempts, False
                     # Refused here: the holder runs it, as any step (the notes go again).
                     step_input = attrs.evolve(step_input, notes=[*notes, *self._notes])
@@ -468,9 +481,16 @@ class JobWorkflow:
                     task_queue=slot.queue,
                     **self._activity_options(inp, step),
                 )
+                self._event_at = slot
                 return SUCCESS, outcome, None, attempts, False
             except ActivityError as err:
                 cause = err.cause
+                if isinstance(cause, ApplicationError) and cause.type == EVENT_UNKNOWN:
+                    # The agent restarted since it got the event: send the step again with it.
+                    self._event_at = None
+                    attempts -= 1
+                    self._notes[:0] = notes
+                    continue
                 lost, ran = _lost_agent(cause)
                 gone = self._slot.agent_id if self._slot else "?"
                 if lost is not None and ran and losses >= _MAX_WORKSPACE_LOSSES:
