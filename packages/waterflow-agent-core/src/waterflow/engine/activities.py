@@ -191,7 +191,6 @@ class Activities:
                 non_retryable=True,
                 category=ApplicationErrorCategory.BENIGN,
             )
-        log.info("Step started")
         inp = attrs.evolve(
             inp,
             contexts=placed(
@@ -204,6 +203,7 @@ class Activities:
                 arch=runner_arch(),
             ),
         )
+        log.info("Step started")
         beater = asyncio.create_task(keep_alive())
         self._running += 1
         self._idle.clear()
