@@ -370,3 +370,22 @@ def test_up_in_a_directory_it_cannot_create_says_so_in_one_line(tmp_path: Path) 
     assert proc.stderr.strip() == (
         f"error: waterflow up: cannot write {tmp_path / 'file' / 'up' / 'up.log'}: Not a directory"
     )
+
+
+def test_a_socket_path_too_long_is_said_in_one_line_and_runs_go_on_without_up(
+    tmp_path: Path,
+) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    for argv in (("up", "--detach"), ("up",)):
+        proc = waterflow(*argv, up_dir=deep, cwd=tmp_path)
+        assert proc.returncode == 1
+        assert proc.stderr.strip() == (
+            f"error: waterflow up: its socket path {deep / 'up.sock'} is longer than a Unix "
+            "socket's 107 bytes; set WATERFLOW_UP_DIR to a shorter directory"
+        )
+    # No up can listen there, so a run is the command's own: it does not fail on the path.
+    down = waterflow("down", up_dir=deep, cwd=tmp_path)
+    assert (down.returncode, down.stderr.strip()) == (
+        0,
+        "waterflow down: no waterflow up is running",
+    )

@@ -79,6 +79,9 @@ class UpService:
         self._stoppers: list[asyncio.StreamWriter] = []
 
     async def start(self) -> None:
+        problem = _up_client.socket_path_problem()
+        if problem:
+            raise UpError(problem)
         running = _up_client.already_running()
         if running:
             raise UpError(running)

@@ -58,16 +58,34 @@ class UpError(Exception):
 def connect() -> socket.socket | None:
     """A connection to the running service, or None when there is none (no socket, or a
     socket left behind by a service that is gone)."""
+    path = socket_path()
+    if not os.path.exists(path):  # also a path too long for a socket: none can be there
+        return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.connect(socket_path())
+        sock.connect(path)
     except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
         sock.close()
         return None
     except OSError as exc:
         sock.close()
-        raise UpError(f"cannot reach waterflow up at {socket_path()}: {exc.strerror}") from None
+        raise UpError(f"cannot reach waterflow up at {path}: {exc.strerror or exc}") from None
     return sock
+
+
+#: The longest path of a Unix socket (sun_path, with its terminating NUL) on Linux.
+SOCKET_PATH_MAX = 107
+
+
+def socket_path_problem() -> str | None:
+    """Why `waterflow up` cannot listen at its socket path, if it cannot."""
+    path = socket_path()
+    if len(os.fsencode(path)) > SOCKET_PATH_MAX:
+        return (
+            f"waterflow up: its socket path {path} is longer than a Unix socket's "
+            f"{SOCKET_PATH_MAX} bytes; set WATERFLOW_UP_DIR to a shorter directory"
+        )
+    return None
 
 
 def send(sock: socket.socket, message: dict[str, Any]) -> None:
@@ -263,6 +281,10 @@ def detach(namespace: str) -> int:
 
     directory = up_dir()
     log = os.path.join(directory, "up.log")
+    problem = socket_path_problem()
+    if problem:
+        sys.stderr.write(f"error: {problem}\n")
+        return 1
     running = already_running()
     if running:  # said before its log is truncated below
         sys.stderr.write(f"error: {running}\n")
