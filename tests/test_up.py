@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import click
 import pytest
+
+from waterflow_server._up_client import PROTOCOL, installation
 
 BIN = Path(sys.executable).parent
 WATERFLOW = str(BIN / "waterflow")
@@ -38,23 +41,24 @@ def waterflow(
     )
 
 
-def wait_for_file(path: Path, timeout: float = 60) -> str:
-    """The file's first whole line, once it has one."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text().endswith("\n"):
-            return path.read_text().splitlines()[0]
-        time.sleep(0.05)
-    raise AssertionError(f"{path} was not written within {timeout}s")
-
-
-def pid_alive(pid: int) -> bool:
-    """Running (an exited process nobody has reaped yet is not)."""
+def read_fifo_line(path: Path, timeout: float = 60) -> str:
+    """The first line a writer puts into the FIFO at `path`, within `timeout`."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    data = b""
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in status
+        deadline = time.monotonic() + timeout
+        # Until a writer opens it, a FIFO's reader is not readable: select waits for the line.
+        while b"\n" not in data:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise AssertionError(f"nothing was written to {path} within {timeout}s")
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise AssertionError(f"{path} was closed without a whole line: {data!r}")
+            data += chunk
+    finally:
+        os.close(fd)
+    return data.decode().splitlines()[0]
 
 
 def temporal_address(directory: Path) -> tuple[str, int]:
@@ -65,12 +69,20 @@ def temporal_address(directory: Path) -> tuple[str, int]:
 
 
 def wait_gone(pid: int, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid):
-            return True
-        time.sleep(0.05)
-    return False
+    """Whether the process (not a child of this one) has exited within `timeout`: its pidfd
+    becomes readable when it does."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
+def pid_alive(pid: int) -> bool:
+    return not wait_gone(pid, 0)
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +192,7 @@ def test_ctrl_c_cancels_the_run_in_up_and_stops_its_step(
         "jobs:\n  j:\n    runs-on: up-q1\n    steps:\n"
         "      - run: |\n          sleep 300 &\n          echo $! > sleep.pid\n          wait\n"
     )
+    os.mkfifo(tmp_path / "sleep.pid")  # the step's write of its pid is the event waited for
     proc = subprocess.Popen(
         [WATERFLOW, "run", "slow.yaml"],
         cwd=tmp_path,
@@ -189,7 +202,7 @@ def test_ctrl_c_cancels_the_run_in_up_and_stops_its_step(
         text=True,
     )
     try:
-        sleeper = int(wait_for_file(tmp_path / "sleep.pid"))
+        sleeper = int(read_fifo_line(tmp_path / "sleep.pid"))
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -213,12 +226,24 @@ def test_up_refuses_to_start_twice_and_an_old_client_runs_by_itself(
         "`waterflow down` stops it"
     )
     assert pid_alive(pid)
-    # A command of another version gets told to run the workflow itself, not misread.
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.connect(str(directory / "up.sock"))
-        sock.sendall(json.dumps({"op": "run", "protocol": 0}).encode() + b"\n")
-        answer = json.loads(sock.makefile("rb").readline())
-    assert "another version" in answer["elsewhere"]
+
+    # A command of another version, installation or namespace is told to run the workflow
+    # itself, not misread; a request the service does not know gets a one-line error.
+    def ask(message: dict[str, object]) -> list[dict[str, object]]:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(directory / "up.sock"))
+            sock.sendall(json.dumps(message).encode() + b"\n")
+            return [json.loads(line) for line in sock.makefile("rb")]
+
+    assert "another version" in str(ask({"op": "run", "protocol": 0})[0]["elsewhere"])
+    other = {"op": "run", "protocol": PROTOCOL, "installation": "/elsewhere/python:/x"}
+    assert "another installation" in str(ask(other)[0]["elsewhere"])
+    namespace = {**other, "installation": installation(), "namespace": "other-ns"}
+    assert "serves namespace 'default'" in str(ask(namespace)[0]["elsewhere"])
+    assert ask({"op": "dance", "protocol": PROTOCOL}) == [
+        {"err": "error: waterflow up: unknown request 'dance'\n"},
+        {"exit": 2},
+    ]
 
 
 _THIN = """
