@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import handwired
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
@@ -20,10 +21,12 @@ from waterflow import NodeMetadata, NodeResult, StepContext, hookimpl
 from waterflow.dsl import parse_workflow
 from waterflow.engine.activities import Activities
 from waterflow.engine.client import start_run
-from waterflow.engine.executor import AgentRuntime
-from waterflow.engine.sandbox import workflow_runner
-from waterflow.engine.types import CANCELLED, CONTROL_QUEUE, SUCCESS, RunResult
-from waterflow.engine.workflows import JobWorkflow, RunWorkflow
+from waterflow.engine.types import (
+    CANCELLED,
+    SUCCESS,
+    RunResult,
+    claim_queue_for,
+)
 from waterflow.testing import TestRegistry
 
 
@@ -148,40 +151,16 @@ async def decider_and_holder(
     workflow tasks but is stopping (so it refuses local claims and steps); `holder` takes
     the claim through the server and runs the steps sent to its private queue."""
 
-    def activities(agent_id: str) -> Activities:
-        runtime = AgentRuntime(
-            agent_id=agent_id, registry=registry(), secrets=dict, log_dir=tmp_path / agent_id
-        )
-        return Activities(
-            runtime, private_queue=f"{queue}-{agent_id}", work_dir=tmp_path / agent_id / "work"
-        )
-
-    decider, holder = activities("decider"), activities("holder")
+    decider = handwired.activities("decider", queue, tmp_path, registry())
+    holder = handwired.activities("holder", queue, tmp_path, registry())
     decider.draining = True
     workers = [
-        Worker(
-            client,
-            task_queue=queue,
-            workflows=[JobWorkflow],
-            activities=[decider.claim_workspace, decider.execute_node],
-            no_remote_activities=True,
-            workflow_runner=workflow_runner(),
-        ),
-        Worker(
-            client,
-            task_queue=CONTROL_QUEUE,
-            workflows=[RunWorkflow],
-            workflow_runner=workflow_runner(),
-        ),
-        Worker(client, task_queue=queue, activities=[holder.claim_workspace]),
+        *handwired.deciding_workers(client, queue, decider),
+        Worker(client, task_queue=claim_queue_for(queue), activities=[holder.claim_workspace]),
         Worker(client, task_queue=holder.private_queue, activities=[holder.execute_node]),
     ]
-    tasks = [asyncio.create_task(w.run()) for w in workers]
-    try:
+    async with handwired.running(workers):
         yield decider, holder
-    finally:
-        await asyncio.gather(*(w.shutdown() for w in workers))
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def test_a_local_step_refused_by_the_deciding_agent_runs_on_the_workspace_holder(

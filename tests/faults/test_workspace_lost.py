@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from faultkit import PICKUP_TIMEOUT, Fleet, result_of, submit, wait_until
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -17,7 +18,7 @@ from waterflow.engine.types import SUCCESS
 pytestmark = pytest.mark.e2e
 
 
-async def _pending_steps(client: Client, workflow_id: str) -> int:
+async def _pending_steps(client: Client, workflow_id: str, *, unstarted: bool = False) -> int:
     try:
         description = await client.get_workflow_handle(workflow_id).describe()
     except RPCError:
@@ -26,6 +27,7 @@ async def _pending_steps(client: Client, workflow_id: str) -> int:
         1
         for a in description.raw_description.pending_activities
         if a.activity_type.name == "execute_node"
+        and (not unstarted or a.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED)
     )
 
 
@@ -86,7 +88,14 @@ jobs:
     await wait_until(
         lambda: (marks / "blocker-started").exists(), 30, "the other job's step taking the slot"
     )
-    assert await _pending_steps(client, f"{job.id}.j") == 1  # `build` waits on the holder
+
+    async def build_queued() -> None:
+        # `build` waits, unstarted, on the holder's queue: the holder refused it on the job's
+        # queue (its one slot is taken), and the step went to its private queue.
+        while await _pending_steps(client, f"{job.id}.j", unstarted=True) != 1:
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(build_queued(), 30)
     holder.kill()
     successor = await fleet.start([queue], "successor")
 

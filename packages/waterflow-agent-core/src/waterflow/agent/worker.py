@@ -22,7 +22,7 @@ from waterflow.engine.converter import data_converter
 from waterflow.engine.executor import AgentRuntime, safe_name
 from waterflow.engine.sandbox import workflow_runner
 from waterflow.engine.search import ensure_search_attributes
-from waterflow.engine.types import CONTROL_QUEUE
+from waterflow.engine.types import CONTROL_QUEUE, claim_queue_for
 from waterflow.engine.workflows import JobWorkflow, RunWorkflow
 from waterflow.secrets import load_secrets
 
@@ -188,6 +188,7 @@ class Agent:
             private_queue=self.private_queue,
             work_dir=work_dir,
             heartbeat_interval=self.config.agent.step_heartbeat_interval.total_seconds(),
+            max_running=self.config.agent.max_concurrent_activities,
         )
         common = {
             "graceful_shutdown_timeout": self.config.agent.shutdown_timeout,
@@ -248,7 +249,7 @@ class Agent:
         # jobs move) at once rather than after a sticky timeout and a replay elsewhere.
         claims = Worker(
             self.client,
-            task_queue=queue,
+            task_queue=claim_queue_for(queue),
             activities=[self.activities.claim_workspace],
             **self._common,
         )
@@ -259,12 +260,17 @@ class Agent:
                 self.client,
                 task_queue=queue,
                 workflows=[JobWorkflow],
-                # Local activities only: the claim of a job this agent decides, and its
-                # `local` steps (see JobWorkflow._claim and _execute_here).
+                # As local activities: the claim of a job this agent decides, and its
+                # `local` steps (see JobWorkflow._claim and _execute_here). As activities:
+                # the steps of the jobs it holds, which Temporal hands back with the
+                # workflow task that scheduled them (eager dispatch), and which another agent
+                # of the queue refuses when it gets one instead (see JobWorkflow._execute).
                 activities=[self.activities.claim_workspace, self.activities.execute_node],
-                no_remote_activities=True,
+                max_concurrent_activities=self.config.agent.max_concurrent_activities,
                 max_concurrent_local_activities=self.config.agent.max_concurrent_activities,
-                **self._common,
+                # Stopped once the steps had their time (see `shutdown`): what still runs
+                # then is stopped at once, as on the private queue.
+                **{**self._common, "graceful_shutdown_timeout": timedelta(0)},
             )
         )
         self._workers.extend(added)

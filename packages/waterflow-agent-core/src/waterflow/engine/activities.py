@@ -20,6 +20,7 @@ from waterflow.engine.executor import AgentRuntime, StepFailed, run_step, runner
 from waterflow.engine.types import (
     ACTIVITY_CLAIM_WORKSPACE,
     ACTIVITY_EXECUTE_NODE,
+    AGENT_BUSY,
     AGENT_DRAINING,
     AGENT_SHUTDOWN,
     EVENT_UNKNOWN,
@@ -46,11 +47,16 @@ class Activities:
         private_queue: str,
         work_dir: Path,
         heartbeat_interval: float = 5.0,
+        max_running: int = 100,
     ) -> None:
         self.runtime = runtime
         self.private_queue = private_queue
         self.work_dir = work_dir
         self.heartbeat_interval = heartbeat_interval
+        #: Steps this agent runs at once, on all its queues together (agent.max_concurrent_
+        #: activities): Temporal's slots are per worker, this is per agent.
+        self.max_running = max_running
+        self._slot_freed = asyncio.Event()
         self.host = socket.gethostname()
         #: Set when the agent stops: steps that arrive then are refused, unstarted, so that
         #: their jobs move to another agent at once instead of waiting for this one.
@@ -149,13 +155,31 @@ class Activities:
     @activity.defn(name=ACTIVITY_EXECUTE_NODE)
     async def execute_node(self, inp: StepInput) -> StepOutcome:
         info = activity.info()
-        if info.is_local:
-            # Only the agent holding the workspace runs the step, and only while it takes
-            # new steps; refused, the job sends it to the holder's queue.
+        if info.is_local or info.task_queue != self.private_queue:
+            # A local step, or one on the job's own queue: only the agent holding the
+            # workspace runs it, only while it takes new steps, and only with a free slot;
+            # refused, the job sends it to the holder's private queue.
             if self.draining:
                 raise self._not_here("is stopping and starts no new step")
             if inp.holder != self.runtime.agent_id:
                 raise self._not_here(f"does not hold the workspace (agent {inp.holder} does)")
+            if self._running >= self.max_running:
+                if info.is_local:
+                    raise self._not_here(f"runs {self._running} steps, as many as it may")
+                raise ApplicationError(
+                    f"agent {self.runtime.agent_id} runs {self._running} steps, as many as it may",
+                    type=AGENT_BUSY,
+                    non_retryable=True,
+                    category=ApplicationErrorCategory.BENIGN,
+                )
+        else:
+            # On the private queue, Temporal holds back what exceeds this worker's slots; the
+            # steps that came back to the job workflows' workers share the same limit.
+            while self._running >= self.max_running and not self.draining:
+                self._slot_freed.clear()
+                activity.heartbeat()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._slot_freed.wait(), self.heartbeat_interval)
         latest: list[Any] = []
 
         def heartbeat(*details: Any) -> None:
@@ -237,6 +261,7 @@ class Activities:
             raise
         finally:
             self._running -= 1
+            self._slot_freed.set()
             self._last_change = time.monotonic()
             if self._running == 0:
                 self._idle.set()

@@ -27,6 +27,14 @@ SEARCH_ATTRIBUTES = (SA_WORKFLOW, SA_JOB, SA_STATUS)
 CONTROL_QUEUE = "waterflow"
 """The task queue every agent polls for run (parent) workflows."""
 
+
+def claim_queue_for(queue: str) -> str:
+    """The task queue where the agents of group `queue` take claims that the agent deciding a
+    job refused. Not `queue` itself: the job workflows' workers poll that one for the steps
+    Temporal could not hand back eagerly, and a stopping agent must take no claim there."""
+    return f"waterflow-claims-{queue}"
+
+
 ACTIVITY_EXECUTE_NODE = "execute_node"
 ACTIVITY_CLAIM_WORKSPACE = "claim_workspace"
 
@@ -35,6 +43,11 @@ AGENT_SHUTDOWN = "AgentShutdown"
 
 AGENT_DRAINING = "AgentDraining"
 """Failure type of a step its agent refused, unstarted, because it is stopping; the job moves."""
+
+AGENT_BUSY = "AgentBusy"
+"""Failure type of a step that reached its workspace's holder on the job's own queue while the
+holder ran as many steps as it may: refused unstarted, it goes to the holder's private queue,
+where it waits for a free slot."""
 
 EVENT_UNKNOWN = "EventUnknown"
 """Failure type of a step sent without the run's event payload to an agent that does not have

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from waterflow.engine.types import (
         ACTIVITY_CLAIM_WORKSPACE,
         ACTIVITY_EXECUTE_NODE,
+        AGENT_BUSY,
         AGENT_DRAINING,
         AGENT_SHUTDOWN,
         CANCELLED,
@@ -60,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         StepInput,
         StepOutcome,
         StepReport,
+        claim_queue_for,
         placed,
     )
 
@@ -222,13 +224,15 @@ class JobWorkflow:
                 start_to_close_timeout=_CLAIM_RUN_TIMEOUT,
                 retry_policy=RetryPolicy(maximum_attempts=1),
             )
+            self._here = True
         except _LOCAL_FAILURES:
+            self._here = False
             # Refused here (a stopping agent says NOT_HERE): any agent of the queue may.
             slot = await workflow.execute_activity(
                 ACTIVITY_CLAIM_WORKSPACE,
                 claim,
                 result_type=AgentSlot,
-                task_queue=inp.job.runs_on,
+                task_queue=claim_queue_for(inp.job.runs_on),
                 schedule_to_start_timeout=_CLAIM_TIMEOUT,
                 # A claim is a mkdir: when the agent that took it dies, another one is asked
                 # soon.
@@ -262,6 +266,9 @@ class JobWorkflow:
         # The slot whose agent has the run's event payload (see StepInput.event_known).
         self._event_at: AgentSlot | None = None
         self._notes: list[str] = []
+        # Whether the agent deciding this job holds its workspace (it claimed it here), so
+        # that a step scheduled on the job's own queue comes back to it eagerly.
+        self._here = False
         job_env = self._job_env
         status = SUCCESS
         cancelled = False
@@ -430,6 +437,7 @@ class JobWorkflow:
         attempts = 0
         losses = 0  # times this step lost its agent while it ran
         delay = 0.0
+        busy = False  # the holder had no free slot for it on the job's queue
         while True:
             try:
                 if delay:
@@ -474,12 +482,25 @@ class JobWorkflow:
                     # Refused here: the holder runs it, as any step (the notes go again).
                     step_input = attrs.evolve(step_input, notes=[*notes, *self._notes])
                     self._notes = []
+                options = self._activity_options(inp, step)
+                # On the job's own queue, Temporal hands the step back eagerly to the agent
+                # deciding this job, which holds its workspace. Not a step with retries (a
+                # retry is not handed back), nor one the holder just refused.
+                eager = (
+                    self._here
+                    and not local
+                    and not busy
+                    and options["retry_policy"].maximum_attempts == 1
+                )
+                busy = False
+                if eager:
+                    step_input = attrs.evolve(step_input, holder=slot.agent_id)
                 outcome = await workflow.execute_activity(
                     ACTIVITY_EXECUTE_NODE,
                     step_input,
                     result_type=StepOutcome,
-                    task_queue=slot.queue,
-                    **self._activity_options(inp, step),
+                    task_queue=job.runs_on if eager else slot.queue,
+                    **options,
                 )
                 self._event_at = slot
                 return SUCCESS, outcome, None, attempts, False
@@ -488,6 +509,16 @@ class JobWorkflow:
                 if isinstance(cause, ApplicationError) and cause.type == EVENT_UNKNOWN:
                     # The agent restarted since it got the event: send the step again with it.
                     self._event_at = None
+                    attempts -= 1
+                    self._notes[:0] = notes
+                    continue
+                if isinstance(cause, ApplicationError) and cause.type in (NOT_HERE, AGENT_BUSY):
+                    # Refused unstarted on the job's queue. Another agent of the queue got the
+                    # step: this job's steps go to the holder's queue from now on. The holder
+                    # was busy: this step waits there for a slot.
+                    if cause.type == NOT_HERE:
+                        self._here = False
+                    busy = True
                     attempts -= 1
                     self._notes[:0] = notes
                     continue
