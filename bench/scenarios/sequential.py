@@ -8,9 +8,10 @@ worker and starter in the same process, on the same dev server, interleaved run 
 
 Bare temporalio gets Temporal's eager activity dispatch: an activity on the workflow's own task
 queue comes back in the reply to the workflow task that scheduled it, skipping one trip
-through the server's matching. Waterflow's steps go to the claiming agent's private queue, not
-the job's queue, so they cannot have it. The third baseline, bare activities on another task
-queue, shows what that costs and what is left of Waterflow's own overhead.
+through the server's matching. Waterflow's steps get it too while the agent deciding the job
+holds its workspace (they are scheduled on the job's own queue); steps with `retry:`, and
+those of a job whose workspace another agent holds, go to that agent's private queue. The third
+baseline, bare activities on another task queue, shows what eager dispatch is worth.
 Also one step alone end to end, which shows the fixed cost of a run, and the no-op step with
 `local: true`: a Temporal local activity in the agent deciding the job, below the floor of
 remote activities by design.
