@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from temporalio.client import Client, TLSConfig
@@ -16,7 +16,6 @@ from waterflow._registry import NodeRegistry
 from waterflow._reload import PluginReloader, ReloadReport
 from waterflow.agent._reaper import Reaper
 from waterflow.agent.config import AgentConfig
-from waterflow.agent.reporting import ServerLink, ServerLinkError
 from waterflow.engine.activities import Activities
 from waterflow.engine.converter import data_converter
 from waterflow.engine.executor import AgentRuntime, safe_name
@@ -25,6 +24,9 @@ from waterflow.engine.search import ensure_search_attributes
 from waterflow.engine.types import CONTROL_QUEUE, claim_queue_for
 from waterflow.engine.workflows import JobWorkflow, RunWorkflow
 from waterflow.secrets import load_secrets
+
+if TYPE_CHECKING:
+    from waterflow.agent.reporting import ServerLink
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -157,6 +159,9 @@ class Agent:
             if self.config.agent.auto_reload_plugins:
                 await self.reloader.start_watching()
         if self.config.server.address is not None:
+            # grpc and the control plane's messages: imported by the agents that talk to it.
+            from waterflow.agent.reporting import ServerLink
+
             link = self.server_link = ServerLink(
                 self.config.server,
                 agent_id=self.agent_id,
@@ -225,6 +230,8 @@ class Agent:
         )
         self._workers.append(self._private_worker)
         if self.server_link is not None:
+            from waterflow.agent.reporting import ServerLinkError
+
             try:
                 await self.server_link.start()  # in the background: never waits for the server
             except ServerLinkError as exc:
