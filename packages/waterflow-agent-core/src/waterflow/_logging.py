@@ -35,6 +35,8 @@ _FORMATS = ("json", "console")
 _RESERVED = ("time", "level", "message")  # extra fields with these names get an `extra_` prefix
 
 _handler_id: int | None = None
+# One encoder for every line: `json.dumps` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
 
 
 def _loguru_level(level: str) -> str:
@@ -46,9 +48,15 @@ def _loguru_level(level: str) -> str:
         ) from None
 
 
+_second: list[Any] = [None, ""]  # the last whole second formatted, and its text
+
+
 def _utc_time(record: Record) -> str:
     moment = record["time"].astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    second = moment.replace(microsecond=0)
+    if second != _second[0]:
+        _second[:] = [second, second.strftime("%Y-%m-%dT%H:%M:%S.")]
+    return f"{_second[1]}{moment.microsecond // 1000:03d}Z"
 
 
 def _error_text(error: BaseException | None, kind: type[BaseException] | None) -> str:
@@ -82,7 +90,7 @@ def _json_line(record: Record, *, with_traceback: bool) -> str:
         data.setdefault("error_type", kind.__name__)
         if with_traceback:
             data["traceback"] = "".join(traceback.format_exception(kind, error, tb)).rstrip()
-    return json.dumps(data, default=str, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(data)
 
 
 def _console_line(record: Record) -> str:

@@ -53,8 +53,11 @@ class StepLog:
         self._lock = threading.Lock()
         self._file: TextIO | None = None
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = path.open("a", encoding="utf-8", errors="replace")
+            try:
+                self._file = path.open("a", encoding="utf-8", errors="replace")
+            except FileNotFoundError:  # the job's first step here: its folder is made once
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = path.open("a", encoding="utf-8", errors="replace")
         self.lines_written = 0
 
     def _write(self, stream: str, text: str) -> None:

@@ -187,10 +187,15 @@ class Activities:
             if not info.is_local:  # a local activity has no heartbeats: its job's task does
                 activity.heartbeat(*details)
 
-        async def keep_alive() -> None:
-            while not info.is_local:
-                await asyncio.sleep(self.heartbeat_interval)
-                activity.heartbeat(*latest)
+        # Heartbeats every heartbeat_interval while the step runs, from a timer rather than a
+        # task: a step that ends at once costs no task to start, cancel and await.
+        loop = asyncio.get_running_loop()
+        beat: asyncio.TimerHandle | None = None
+
+        def keep_alive() -> None:
+            nonlocal beat
+            activity.heartbeat(*latest)
+            beat = loop.call_later(self.heartbeat_interval, keep_alive)
 
         timeout = None
         if info.start_to_close_timeout is not None:
@@ -228,7 +233,8 @@ class Activities:
             ),
         )
         log.info("Step started")
-        beater = asyncio.create_task(keep_alive())
+        if not info.is_local:  # a local activity has no heartbeats: its job's task does
+            beat = loop.call_later(self.heartbeat_interval, keep_alive)
         self._running += 1
         self._idle.clear()
         try:
@@ -265,9 +271,8 @@ class Activities:
             self._last_change = time.monotonic()
             if self._running == 0:
                 self._idle.set()
-            beater.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beater
+            if beat is not None:
+                beat.cancel()
         log.info("Step finished", duration=round(outcome.duration, 3))
         return outcome
 
