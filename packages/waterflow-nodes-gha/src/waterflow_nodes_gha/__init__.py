@@ -14,18 +14,52 @@ docs/nodes/gha.md.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from waterflow import NodeMetadata, NodeRegistrar, hookimpl
-from waterflow.commands import parse_command
-from waterflow_nodes_gha._action import NODE_NAME, GhaAction, metadata
-from waterflow_nodes_gha._manifest import (
-    Manifest,
-    input_env_name,
-    load_manifest,
-    node_metadata_for,
-)
-from waterflow_nodes_gha._nodejs import provision_node
-from waterflow_nodes_gha._refs import ActionRef, parse_uses
-from waterflow_nodes_gha._settings import Settings
+from waterflow_nodes_gha._meta import NODE_NAME, metadata
+
+if TYPE_CHECKING:
+    from waterflow.commands import parse_command
+    from waterflow_nodes_gha._action import GhaAction
+    from waterflow_nodes_gha._manifest import (
+        Manifest,
+        input_env_name,
+        load_manifest,
+        node_metadata_for,
+    )
+    from waterflow_nodes_gha._nodejs import provision_node
+    from waterflow_nodes_gha._refs import ActionRef, parse_uses
+    from waterflow_nodes_gha._settings import Settings
+
+# The action runner is imported by the first step that uses it, not when the plugin loads
+# (which every agent does at start): so are the names below, where they are asked for.
+_LAZY = {
+    "parse_command": "waterflow.commands",
+    "GhaAction": "waterflow_nodes_gha._action",
+    "Manifest": "waterflow_nodes_gha._manifest",
+    "input_env_name": "waterflow_nodes_gha._manifest",
+    "load_manifest": "waterflow_nodes_gha._manifest",
+    "node_metadata_for": "waterflow_nodes_gha._manifest",
+    "provision_node": "waterflow_nodes_gha._nodejs",
+    "ActionRef": "waterflow_nodes_gha._refs",
+    "parse_uses": "waterflow_nodes_gha._refs",
+    "Settings": "waterflow_nodes_gha._settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def _gha_action() -> Any:
+    from waterflow_nodes_gha._action import GhaAction
+
+    return GhaAction()
 
 
 @hookimpl
@@ -35,7 +69,7 @@ def node_metadata() -> list[NodeMetadata]:
 
 @hookimpl
 def register_nodes(registry: NodeRegistrar) -> None:
-    registry.add(NODE_NAME, GhaAction)
+    registry.add(NODE_NAME, _gha_action)
 
 
 __all__ = [

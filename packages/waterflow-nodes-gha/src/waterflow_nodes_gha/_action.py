@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import os
 import shlex
 import uuid
@@ -13,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from waterflow import EnvFiles, NodeError, NodeMetadata, NodeResult, StepContext, expressions
+from waterflow import EnvFiles, NodeError, NodeResult, StepContext, expressions
 from waterflow.commands import CommandProcessor, append_env_file, truthy
 from waterflow.envfiles import EnvFileError, create_env_files, parse_env_file, read_env_files
 from waterflow.shells import resolve_shell
@@ -31,30 +30,16 @@ from waterflow_nodes_gha._manifest import (
     input_env_name,
     load_manifest,
 )
+from waterflow_nodes_gha._meta import NODE_NAME, metadata
 from waterflow_nodes_gha._nodejs import choose_node
 from waterflow_nodes_gha._policy import check_policy
 from waterflow_nodes_gha._refs import ActionRef, parse_uses
 from waterflow_nodes_gha._settings import Settings
 
-NODE_NAME = "gha/action"
-DISTRIBUTION = "waterflow-nodes-gha"
 COMMIT_STATE = "waterflow_gha_commit"
 """Kept in the step's state: the commit the main stage ran, for the post stage."""
 MAX_DEPTH = 9
 """How deep composite actions may nest (GitHub's limit)."""
-
-
-def metadata() -> NodeMetadata:
-    return NodeMetadata(
-        name=NODE_NAME,
-        version=importlib.metadata.version(DISTRIBUTION),
-        description=(
-            "Run a GitHub Action named by the step's uses: (owner/repo@ref, "
-            "owner/repo/path@ref, ./path or docker://image): JavaScript, Docker or composite. "
-            "with: holds the action's inputs."
-        ),
-        additional_parameters=True,
-    )
 
 
 @attrs.frozen
