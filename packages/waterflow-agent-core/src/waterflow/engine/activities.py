@@ -94,7 +94,9 @@ class Activities:
         return True
 
     def _not_here(self, why: str) -> ApplicationError:
-        """Refuse a local activity, unstarted: the job does it through the server instead."""
+        """Refuse a local activity or a step on the job's queue, unstarted: the job sends it
+        through the server instead (a claim to the group's claim queue, a step to the
+        holder's private queue)."""
         return ApplicationError(
             f"agent {self.runtime.agent_id} {why}",
             type=NOT_HERE,
@@ -164,10 +166,11 @@ class Activities:
             if inp.holder != self.runtime.agent_id:
                 raise self._not_here(f"does not hold the workspace (agent {inp.holder} does)")
             if self._running >= self.max_running:
+                full = f"runs as many steps as it may ({self._running})"
                 if info.is_local:
-                    raise self._not_here(f"runs {self._running} steps, as many as it may")
+                    raise self._not_here(full)
                 raise ApplicationError(
-                    f"agent {self.runtime.agent_id} runs {self._running} steps, as many as it may",
+                    f"agent {self.runtime.agent_id} {full}",
                     type=AGENT_BUSY,
                     non_retryable=True,
                     category=ApplicationErrorCategory.BENIGN,

@@ -54,9 +54,10 @@ EVENT_UNKNOWN = "EventUnknown"
 it (it restarted): the job sends the step again with it."""
 
 NOT_HERE = "NotHere"
-"""Failure type of a local activity (a claim or a `local` step) that the agent deciding the job
-refused, unstarted: it is stopping, or another agent holds the workspace. The job then does it
-the ordinary way, through the server."""
+"""Failure type of a local activity (a claim or a `local` step), or of a step sent to the job's
+own queue, that an agent refused, unstarted: it is stopping, another agent holds the
+workspace, or (a `local` step) it runs as many steps as it may. The job then sends it the
+ordinary way: a claim to the group's claim queue, a step to the holder's private queue."""
 
 
 @attrs.frozen
@@ -162,8 +163,9 @@ class StepInput:
     # True when `contexts.github` is sent without `event`, the run's event payload (up to
     # some 100 KB from a GitHub webhook): the agent got it with an earlier step of the job.
     event_known: bool = False
-    # Set for a local activity: the agent that holds the workspace. Any other agent deciding
-    # the job refuses the step (NOT_HERE), which then goes to the holder's queue.
+    # Set for a local activity, and for a step sent to the job's own queue: the agent that
+    # holds the workspace. Any other agent that gets the step refuses it (NOT_HERE), which
+    # then goes to the holder's private queue.
     holder: str = ""
 
 

@@ -437,7 +437,7 @@ class JobWorkflow:
         attempts = 0
         losses = 0  # times this step lost its agent while it ran
         delay = 0.0
-        busy = False  # the holder had no free slot for it on the job's queue
+        busy = False  # the holder refused it on the job's queue: it had no free slot
         while True:
             try:
                 if delay:
@@ -518,7 +518,8 @@ class JobWorkflow:
                     # was busy: this step waits there for a slot.
                     if cause.type == NOT_HERE:
                         self._here = False
-                    busy = True
+                    else:
+                        busy = True
                     attempts -= 1
                     self._notes[:0] = notes
                     continue
