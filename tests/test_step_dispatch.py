@@ -13,7 +13,7 @@ from typing import Any
 
 import handwired
 import pytest
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.worker import Worker
@@ -177,4 +177,61 @@ async def test_an_agent_runs_no_more_steps_than_it_may_and_the_next_one_waits_on
     assert result.jobs["j"].steps[0].outputs == {"alone": "yes"}
     assert result.jobs["j"].steps[0].attempts == 1
     assert await step_dispatches(job) == [(queue, AGENT_BUSY), (agent.private_queue, "")]
+    assert (await asyncio.wait_for(first.result(), 60)).status == SUCCESS
+
+
+async def test_a_local_step_over_the_limit_waits_for_a_slot_on_the_agents_queue(
+    make_agent: Any, client: Client, queue: str, tmp_path: Path
+) -> None:
+    agent = await make_agent([queue], **{"agent.max_concurrent_activities": 1})
+    running, go = tmp_path / "a-running", tmp_path / "go"
+    first = await start(
+        client,
+        queue,
+        f"""\
+      - run: |
+          touch {running}
+          timeout 60 sh -c 'until [ -e {go} ]; do sleep 0.05; done'
+          rm {running}
+""",
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while not running.exists():
+        assert loop.time() < deadline, "the first step never started"
+        await asyncio.sleep(0.05)
+    second = await start(
+        client,
+        queue,
+        f"""\
+      - local: true
+        run: test ! -e {running} && echo "alone=yes" >> "$GITHUB_OUTPUT"
+""",
+    )
+    job = client.get_workflow_handle(f"{second.id}.j")
+
+    async def waiting_in_the_agent() -> bool:
+        # Refused as a local activity (no free slot), the step went to the agent's own queue,
+        # where the agent took it and holds it until a slot is free.
+        try:
+            description = await job.describe()
+        except RPCError:
+            return False
+        return any(
+            a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+            for a in description.raw_description.pending_activities
+        )
+
+    while not await waiting_in_the_agent():
+        assert loop.time() < deadline, "the second step never reached the agent's queue"
+        await asyncio.sleep(0.05)
+    go.touch()
+    result = await asyncio.wait_for(second.result(), 60)
+    (step,) = result.jobs["j"].steps
+    assert result.status == SUCCESS
+    assert (step.outputs, step.attempts) == ({"alone": "yes"}, 1)
+    assert await step_dispatches(job) == [(agent.private_queue, "")]
+    log = Path(step.log_path).read_text()
+    refusal = f"not run as a local activity: agent {agent.agent_id} runs as many steps as it may"
+    assert refusal in log
     assert (await asyncio.wait_for(first.result(), 60)).status == SUCCESS
