@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import collections
+import os
 import threading
 import time
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import Protocol
 
 from loguru import logger
 
@@ -14,6 +15,14 @@ from waterflow._masking import SecretMasker
 
 TAIL_LINES = 40
 _OWN = "wf "  # lines of Waterflow's own about the step: in the file, not in the tail
+_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` (a write to a regular file is short only on a full disk)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 class LineListener(Protocol):
@@ -51,32 +60,41 @@ class StepLog:
         self._masker = masker
         self._tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
         self._lock = threading.Lock()
-        self._file: TextIO | None = None
+        # A raw descriptor opened for appending: each chunk of output is one write(2), in
+        # the file at once for `waterflow logs -f`, without a buffered text layer to flush.
+        self._fd: int | None = None
         if path is not None:
             try:
-                self._file = path.open("a", encoding="utf-8", errors="replace")
+                self._fd = os.open(path, _FLAGS, 0o666)
             except FileNotFoundError:  # the job's first step here: its folder is made once
                 path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = path.open("a", encoding="utf-8", errors="replace")
+                self._fd = os.open(path, _FLAGS, 0o666)
         self.lines_written = 0
+        self._second = -1  # the last whole second stamped, and its stamp
+        self._stamp = ""
 
     def _write(self, stream: str, text: str) -> None:
-        for raw in text.splitlines() or [""]:
-            line = self._masker.mask(raw)
-            with self._lock:
-                if stream != _OWN:
-                    self._tail.append(line)
-                self.lines_written += 1
-                now = time.time()
-                if self._file is not None:
-                    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-                    self._file.write(f"{stamp} {stream} {line}\n")
-                    self._file.flush()
-                if self._listener is not None:
-                    try:
-                        self._listener.line(self.lines_written, now, stream.strip(), line)
-                    except Exception as exc:
-                        self._drop_listener(exc)
+        lines = [self._masker.mask(raw) for raw in text.splitlines() or [""]]
+        with self._lock:
+            now = time.time()
+            if int(now) != self._second:
+                self._second = int(now)
+                self._stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._second))
+            if stream != _OWN:
+                self._tail.extend(lines)
+            first = self.lines_written + 1
+            self.lines_written += len(lines)
+            if self._fd is not None:
+                prefix = f"{self._stamp} {stream} "
+                chunk = "".join(f"{prefix}{line}\n" for line in lines)
+                _write_all(self._fd, chunk.encode("utf-8", "replace"))
+            if self._listener is not None:
+                kind = stream.strip()
+                try:
+                    for number, line in enumerate(lines, first):
+                        self._listener.line(number, now, kind, line)
+                except Exception as exc:
+                    self._drop_listener(exc)
 
     def _drop_listener(self, exc: Exception) -> None:
         self._listener = None
@@ -99,9 +117,9 @@ class StepLog:
 
     def close(self) -> None:
         with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
             if self._listener is not None:
                 try:
                     self._listener.closed(self.lines_written)
