@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
 import json
 import os
 import platform
 import re
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -67,11 +67,18 @@ class AgentRuntime:
     # Gives each step attempt a listener for its log lines (the agent ships them to the
     # server while the step runs); None: the lines go to the step's log file only.
     log_listener: Callable[[StepInput, int], LineListener | None] | None = None
+    # What a step's processes inherit of `base_env` (its secret variables taken out), once.
+    inherited_env: Mapping[str, str] = attrs.field(init=False, repr=False)
+
+    @inherited_env.default
+    def _inherited(self) -> Mapping[str, str]:
+        return without_secret_variables(self.base_env)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+@functools.lru_cache(maxsize=1024)  # a job's run, job and step names come again and again
 def safe_name(text: str, limit: int = 80) -> str:
     """A file-name-safe form of `text`: no separators, no dot-files, bounded length."""
     cleaned = _UNSAFE.sub("_", text).strip("._") or "_"
@@ -79,14 +86,13 @@ def safe_name(text: str, limit: int = 80) -> str:
 
 
 def step_log_path(log_dir: Path, inp: StepInput, attempt: int) -> Path:
-    return (
-        log_dir
-        / safe_name(inp.run_id, 120)
-        / safe_name(inp.job_key or inp.job)
-        / f"{inp.step.index + 1:02d}-{safe_name(inp.step.key)}.attempt{attempt}.log"
-    )
+    # One path from one string: cheaper than joining Path objects, on every step's way.
+    run, job, key = safe_name(inp.run_id, 120), safe_name(inp.job_key or inp.job), inp.step.key
+    name = f"{inp.step.index + 1:02d}-{safe_name(key)}.attempt{attempt}.log"
+    return Path(f"{log_dir}/{run}/{job}/{name}")
 
 
+@functools.cache
 def runner_arch() -> str:
     machine = platform.machine().lower()
     return {"x86_64": "X64", "amd64": "X64", "aarch64": "ARM64", "arm64": "ARM64"}.get(
@@ -148,23 +154,49 @@ async def run_step(
     listener = agent.log_listener(inp, attempt) if agent.log_listener is not None else None
     log = StepLog(log_path, masker, listener=listener)
     workspace = Path(inp.workspace)
-    temp_root = Path(inp.temp_dir)
     github = inp.contexts.get("github") or {}
-    event = temp_root / "event.json"
-    # The step's temp dir, its env files and the event file are made by `prepare`, which the
-    # StepContext calls when the node first looks at its env, files or temp dir: a node that
-    # needs none of them (most pure-Python nodes) costs no file work.
-    step_tmp = temp_root / f"{safe_name(step.key, 40)}-{uuid.uuid4().hex[:12]}"
+    event = Path(f"{inp.temp_dir}/event.json")
+    step_tmp = Path(f"{inp.temp_dir}/{safe_name(step.key, 40)}-{os.urandom(6).hex()}")
     files_dir = step_tmp / "files"
     files = env_files_in(files_dir)
+    # The step's environment, filled in by `prepare` (below) from these layers.
+    env: dict[str, str] = {}
+    env_context: dict[str, str] = {}
     prepared = False
 
     def prepare() -> None:
+        """Make the step's temp dir, env files and event file and fill in its environment.
+
+        The StepContext calls this when the node first looks at its env, files or temp dir:
+        a node that needs none of them (most pure-Python nodes) costs no file work.
+        """
         nonlocal prepared
         step_tmp.mkdir(mode=0o700, parents=True)
         prepared = True
         write_event(github, event)
         create_env_files(files_dir)
+        # The agent's own environment, the runner's variables, then the env layers in order.
+        env.update(agent.inherited_env)
+        env.update(
+            {
+                "CI": "true",
+                "WATERFLOW": "true",
+                "GITHUB_WORKSPACE": inp.workspace,
+                "GITHUB_WORKFLOW": inp.workflow,
+                "GITHUB_RUN_ID": inp.run_id,
+                "GITHUB_JOB": inp.job,
+                "GITHUB_ACTION": step.key,
+                "RUNNER_OS": "Linux",
+                "RUNNER_ARCH": runner_arch(),
+                "RUNNER_NAME": agent.agent_id,
+                "RUNNER_TEMP": inp.temp_dir,
+            }
+        )
+        env.update(github_environment(github, event))
+        env.update(env_context)
+        if inp.job_path:
+            env["PATH"] = os.pathsep.join([*inp.job_path, env.get("PATH", "")])
+        env.update(files.as_environment())
 
     def fail(message: str, *, retryable: bool = True, exit_code: int = 1) -> StepFailed:
         masked = masker.mask(message)
@@ -184,44 +216,27 @@ async def run_step(
         for note in inp.notes:
             log.info(note)
         log.info(f"step {step.display_name!r} ({step.uses}) attempt {attempt} on {agent.agent_id}")
-        workspace.mkdir(parents=True, exist_ok=True)
+        if not os.path.isdir(inp.workspace):  # made by the claim; a step may have removed it
+            workspace.mkdir(parents=True, exist_ok=True)
 
         def hash_files(patterns: list[str]) -> str:
             return expressions.hash_files(str(workspace), patterns)
 
         contexts: dict[str, Any] = {**inp.contexts, "secrets": secrets}
-        # Environment: the agent's own, the runner's variables, then the env layers in order.
-        env = without_secret_variables(agent.base_env)
-        env.update(
-            {
-                "CI": "true",
-                "WATERFLOW": "true",
-                "GITHUB_WORKSPACE": str(workspace),
-                "GITHUB_WORKFLOW": inp.workflow,
-                "GITHUB_RUN_ID": inp.run_id,
-                "GITHUB_JOB": inp.job,
-                "GITHUB_ACTION": step.key,
-                "RUNNER_OS": "Linux",
-                "RUNNER_ARCH": runner_arch(),
-                "RUNNER_NAME": agent.agent_id,
-                "RUNNER_TEMP": str(temp_root),
-            }
-        )
-        env.update(github_environment(github, event))
         workflow_env, job_env = inp.env_layers or ({}, {})
         try:
-            env_context = render_env(
-                env_layers(workflow_env, job_env, inp.job_env, step.env),
-                contexts,
-                hash_files=hash_files,
+            # Rendered here, not in `prepare`: a bad expression fails the step before its node.
+            env_context.update(
+                render_env(
+                    env_layers(workflow_env, job_env, inp.job_env, step.env),
+                    contexts,
+                    hash_files=hash_files,
+                )
             )
-            env.update(env_context)
             contexts["env"] = env_context
             params_raw = expressions.render_tree(dict(step.with_), contexts, hash_files=hash_files)
         except expressions.ExpressionError as exc:
             raise fail(f"step {step.display_name!r}: {exc}", retryable=False) from None
-        if inp.job_path:
-            env["PATH"] = os.pathsep.join([*inp.job_path, env.get("PATH", "")])
 
         registered = agent.registry.get(step.uses)
         if registered is None and is_action(step.uses):
@@ -246,7 +261,6 @@ async def run_step(
         if problems:
             raise fail("; ".join(msg for _, msg in problems), retryable=False)
 
-        env.update(files.as_environment())
         context = StepContext(
             workspace=workspace,
             env=env,
