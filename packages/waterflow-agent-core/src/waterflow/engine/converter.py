@@ -62,6 +62,10 @@ def structure(value: Any, cls: Any) -> Any:
     return _converter.structure(value, cls)
 
 
+# One encoder for every payload (two or more a step): `json.dumps(cls=...)` builds one a call.
+_ENCODER = AdvancedJSONEncoder(separators=(",", ":"))
+
+
 class _AttrsJSONPayloadConverter(JSONPlainPayloadConverter):
     """json/plain, with attrs instances unstructured and attrs type hints structured."""
 
@@ -72,7 +76,7 @@ class _AttrsJSONPayloadConverter(JSONPlainPayloadConverter):
         # steps in a result is the file's.
         return temporalio.api.common.v1.Payload(
             metadata={"encoding": self.encoding.encode()},
-            data=json.dumps(value, cls=AdvancedJSONEncoder, separators=(",", ":")).encode(),
+            data=_ENCODER.encode(value).encode(),
         )
 
     def from_payload(
