@@ -33,8 +33,9 @@ class Sizes:
     """How much each scenario does. `Sizes()` is what `nox -s bench` runs; `tiny()` is the
     smoke test's."""
 
-    repeats: int = 3  # repetitions of the dispatch scenarios (median)
+    repeats: int = 5  # repetitions of the dispatch scenarios (median)
     sequential_steps: int = 100
+    step_cost_steps: int = 5000  # no-op steps run through execute_node in process
     one_step_repeats: int = 5
     concurrent_jobs: int = 20
     concurrent_steps: int = 25
@@ -54,6 +55,7 @@ class Sizes:
             warmup=False,
             repeats=1,
             sequential_steps=2,
+            step_cost_steps=10,
             one_step_repeats=1,
             concurrent_jobs=2,
             concurrent_steps=2,
@@ -134,9 +136,15 @@ class Row:
     baseline_p95: float | None = None
     target: Target | None = None
     note: str = ""
+    # The median of the ratios of runs made side by side (Waterflow's run, then the
+    # baseline's): on a machine whose speed drifts, pairs compare like with like. None: the
+    # ratio is value / baseline.
+    paired_ratio: float | None = None
 
     @property
     def ratio(self) -> float | None:
+        if self.paired_ratio is not None:
+            return self.paired_ratio
         if self.baseline is None or self.baseline == 0:
             return None
         return self.value / self.baseline
@@ -169,7 +177,7 @@ class Row:
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
-    if unit in ("ms", "MB"):
+    if unit in ("ms", "MB", "µs"):
         digits = 0 if value >= 100 else 1
     elif unit == "s":
         digits = 2

@@ -5,20 +5,25 @@ loaded from its plugin directory, and workflows of N steps started through the e
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
+from temporalio import activity
 from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment
 
 from scenarios._common import Bench
 from waterflow import _logging
 from waterflow.agent.config import load_config
 from waterflow.agent.worker import Agent
 from waterflow.dsl import parse_workflow
+from waterflow.dsl.model import Pos, StepSpec
 from waterflow.engine.client import start_run
-from waterflow.engine.types import SUCCESS, RunResult
+from waterflow.engine.types import SUCCESS, RunResult, StepInput
 
 NOOP_NODE = "bench/noop"
 
@@ -125,3 +130,53 @@ async def run_workflow(client: Client, text: str) -> tuple[float, RunResult]:
         ]
         raise RuntimeError(f"bench run ended {result.status}: {errors[:3]}")
     return elapsed, result
+
+
+async def step_cost(agent: Agent, steps: int) -> tuple[float, float]:
+    """Thread CPU seconds a no-op step costs in `agent`'s `execute_node`, and a bare no-op
+    activity run the same way: both through temporalio's ActivityEnvironment (no server, no
+    payloads), the best of 10 batches, so that what is left is the agent's own work a step
+    (its log file and lines, environment, parameters, masking)."""
+    activities = agent.activities
+    assert activities is not None
+    home = activities.work_dir / "step-cost"
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info, task_queue=agent.private_queue, start_to_close_timeout=timedelta(hours=1)
+    )
+    run_id = f"bench-{uuid.uuid4().hex[:12]}"
+
+    def step_input(index: int) -> StepInput:
+        key = f"_{index + 1}"
+        step = StepSpec(
+            index=index, key=key, id=None, name=None, display_name=NOOP_NODE, uses=NOOP_NODE,
+            with_={}, env={}, if_=None, continue_on_error=False, timeout=None,
+            heartbeat_timeout=None, retry=None, pos=Pos(1, 1),
+        )  # fmt: skip
+        github = {"workflow": "bench", "run_id": run_id, "event_name": "workflow_dispatch"}
+        contexts = {"inputs": {}, "needs": {}, "github": github, "steps": {}}
+        return StepInput(
+            run_id=run_id, workflow="bench", job="job0", step=step,
+            workspace=str(home / "ws"), temp_dir=str(home / "tmp"), contexts=contexts,
+        )  # fmt: skip
+
+    @activity.defn(name="bench_noop_in_process")
+    async def bare_noop(inp: StepInput) -> None:
+        return None
+
+    async def best(run: Callable[[int], Awaitable[object]]) -> float:
+        per_batch = max(steps // 10, 1)
+        times = []
+        for batch in range(10):
+            started = time.thread_time()
+            for i in range(per_batch):
+                await run(batch * per_batch + i)
+            times.append((time.thread_time() - started) / per_batch)
+        return min(times)
+
+    inputs = [step_input(i) for i in range(max(steps // 10, 1) * 10)]
+    for i in range(min(20, len(inputs))):  # warm-up: the node's first step imports it
+        await env.run(activities.execute_node, inputs[i])
+    wf = await best(lambda i: env.run(activities.execute_node, inputs[i]))
+    base = await best(lambda i: env.run(bare_noop, inputs[i]))
+    return wf, base

@@ -85,7 +85,8 @@ async def run(bench: Bench) -> list[Row]:
             median(rates["bare"]),
             "bare temporalio",
             target=TARGET,
-            note=note,
+            note=note + "; ratio: median of the runs' ratios, each run beside its baseline's",
+            paired_ratio=median([a / b for a, b in zip(rates["wf"], rates["bare"], strict=True)]),
         ),
         Row(
             "2 concurrent",

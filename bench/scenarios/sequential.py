@@ -30,11 +30,13 @@ from scenarios._waterflow import (
     local_step,
     noop_step,
     run_workflow,
+    step_cost,
     steps_workflow,
     true_step,
 )
 
 NAME = "sequential"
+PAIRED = "; ratio: median of the runs' ratios, each run beside its baseline's"
 NEEDS_SERVER = True
 TARGET = ratio_at_most(1.15)
 
@@ -82,6 +84,7 @@ async def run(bench: Bench) -> list[Row]:
             )
             times["other-noop"].append(other)
             bench.log(f"sequential noop #{rep + 1}: bare, activities on another queue {other:.2f}s")
+        cost, bare_cost = await step_cost(agent, sizes.step_cost_steps)
         for _ in range(sizes.one_step_repeats):
             wf, _ = await run_workflow(client, steps_workflow(queue, noop_step(), 1))
             one["wf"].append(wf)
@@ -89,6 +92,9 @@ async def run(bench: Bench) -> list[Row]:
 
     def per_step(key: str) -> float:
         return median(times[key]) / n * 1000
+
+    def paired(wf: str, base: str) -> float:
+        return median([a / b for a, b in zip(times[wf], times[base], strict=True)])
 
     runs = f"{n} steps, median of {sizes.repeats}"
     return [
@@ -100,7 +106,8 @@ async def run(bench: Bench) -> list[Row]:
             per_step("bare-noop"),
             "bare no-op activity",
             target=TARGET,
-            note=runs,
+            note=runs + PAIRED,
+            paired_ratio=paired("wf-noop", "bare-noop"),
         ),
         Row(
             "1 sequential",
@@ -110,7 +117,8 @@ async def run(bench: Bench) -> list[Row]:
             per_step("bare-true"),
             "bare activity `bash -e script`",
             target=TARGET,
-            note=runs,
+            note=runs + PAIRED,
+            paired_ratio=paired("wf-true", "bare-true"),
         ),
         Row(
             "1 sequential",
@@ -129,6 +137,15 @@ async def run(bench: Bench) -> list[Row]:
             per_step("bare-local"),
             "bare no-op activity (Temporal's floor for remote activities)",
             note=runs + "; a local activity: below the floor by design",
+        ),
+        Row(
+            "1 sequential",
+            "`execute_node` of a no-op step, in process (no server), agent thread CPU",
+            cost * 1e6,
+            "µs",
+            bare_cost * 1e6,
+            "bare no-op activity, run the same way",
+            note=f"best of 10 batches of {sizes.step_cost_steps // 10}",
         ),
         Row(
             "1 sequential",
