@@ -21,8 +21,6 @@ from typing import Any, Literal, TypeAlias, get_args
 import attrs
 import cattrs
 from cattrs.errors import AttributeValidationNote, ClassValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 __all__ = [
     "CONFIG_KEYS",
@@ -427,6 +425,11 @@ class _FileLayer:
             raise ConfigError(f"config file {self.name} is not UTF-8 text") from None
         except OSError as exc:
             raise ConfigError(f"cannot read config file {self.name}: {exc.strerror}") from None
+        # Loaded with a config file only: an agent configured by flags and variables alone
+        # starts without the YAML library.
+        from ruamel.yaml import YAML
+        from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
         try:
             return YAML(typ="rt").load(text)
         except MarkedYAMLError as exc:
