@@ -16,13 +16,20 @@ STEP_ONLY = ("docker", "httpx", "httpcore", "filelock", "rich")
 SERVER_ONLY = ("waterflow._wire", "waterflow._proto", "waterflow.agent.reporting")
 # The GitHub Actions runner: imported by the first step that runs an action.
 ACTION_ONLY = ("waterflow_nodes_gha._action", "waterflow_nodes_gha._fetch")
+# The workflow language's parser and checks, and the YAML library: imported with the first
+# workflow or config file read. An agent configured by flags and variables reads neither.
+FILE_ONLY = ("ruamel", "waterflow.dsl._parse", "waterflow.dsl._validate", "waterflow.dsl._inputs")
 
 _AGENT_START = """
 import sys
 import waterflow.agent.cli
 import waterflow.agent._run
+import waterflow.agent.worker
 from waterflow._plugins import load_installed_plugins
 from waterflow._registry import NodeRegistry
+from waterflow.agent.config import load_config
+
+load_config(None, environ={}, overrides={"agent.task_queues": ["q"]})
 
 registry = NodeRegistry()
 problems = load_installed_plugins(registry, log=False)
@@ -45,5 +52,5 @@ def test_agent_start_with_every_first_party_plugin_imports_no_step_only_library(
     loaded = [m for m in modules.split() if m.split(".")[0] in STEP_ONLY]
     assert loaded == []
     # Nor what only the control plane's agents need: none is configured here.
-    loaded = [m for m in modules.split() if m.startswith(SERVER_ONLY + ACTION_ONLY)]
+    loaded = [m for m in modules.split() if m.startswith(SERVER_ONLY + ACTION_ONLY + FILE_ONLY)]
     assert loaded == []

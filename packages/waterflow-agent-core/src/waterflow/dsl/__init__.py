@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from waterflow._node import NodeMetadata
 from waterflow.dsl._convert import configure_converter
 from waterflow.dsl._durations import parse_duration
 from waterflow.dsl._errors import Problem, WorkflowError
-from waterflow.dsl._inputs import apply_inputs
-from waterflow.dsl._parse import Builder, is_action, remember, source_map
-from waterflow.dsl._validate import GHA_NODE, check_spec
+from waterflow.dsl._names import GHA_NODE, is_action
 from waterflow.dsl.matrix import MatrixError, expand_matrix, instance_name
 from waterflow.dsl.model import (
     InputSpec,
@@ -35,6 +34,20 @@ from waterflow.dsl.model import (
     WorkflowSpec,
 )
 
+if TYPE_CHECKING:
+    from waterflow.dsl._inputs import apply_inputs
+
+# The parser and the checks (and the YAML library under them) load with the first workflow
+# read: an agent, which only runs steps, never pays for them.
+
+
+def __getattr__(name: str) -> Any:
+    if name == "apply_inputs":
+        from waterflow.dsl._inputs import apply_inputs
+
+        return apply_inputs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 def parse_workflow(
     text: str, file: str = "<string>", *, nodes: Mapping[str, NodeMetadata] | None = None
@@ -44,6 +57,9 @@ def parse_workflow(
     With `nodes`, the node checks of `validate_workflow` run too, so that one error lists
     every problem. Raises `WorkflowError`, never anything else.
     """
+    from waterflow.dsl._parse import Builder, remember
+    from waterflow.dsl._validate import check_spec
+
     builder = Builder(text, file)
     try:
         spec = builder.build()
@@ -100,6 +116,9 @@ def validate_workflow(
     """Problems of a spec: `needs`, expressions and, unless `nodes` is None, the steps
     against node metadata (node names, GitHub Actions, required, unknown and mistyped
     parameters). Specs from `parse_workflow` get exact positions; others point at the step."""
+    from waterflow.dsl._parse import source_map
+    from waterflow.dsl._validate import check_spec
+
     try:
         problems = check_spec(spec, source_map(spec), nodes)
     except Exception as exc:  # a bug of ours must still read as a problem of the file
@@ -114,6 +133,9 @@ def validate_on_queues(
     that its `runs-on` queue offers (`queues` maps a queue to its nodes by name). A job whose
     queue is not in `queues`, and a node that only other queues offer, are problems too
     (`node docker/build is not offered on queue gpu-a100; it is on linux-amd64`)."""
+    from waterflow.dsl._parse import source_map
+    from waterflow.dsl._validate import check_spec
+
     try:
         problems = check_spec(spec, source_map(spec), None, queues=queues)
     except Exception as exc:  # a bug of ours must still read as a problem of the file

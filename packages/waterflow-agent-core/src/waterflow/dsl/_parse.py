@@ -19,6 +19,7 @@ import attrs
 
 from waterflow.dsl._durations import parse_duration
 from waterflow.dsl._errors import Problem, closest, quote, suggest
+from waterflow.dsl._names import ID_RE, NODE_RE, QUEUE_RE, is_action
 from waterflow.dsl._yaml import (
     MAX_DEPTH,
     MappingNode,
@@ -121,10 +122,6 @@ GITHUB_EVENTS = (
     "workflow_run",
 )
 
-ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-QUEUE_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,253}[A-Za-z0-9])?")
-NODE_RE = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
-ACTION_RE = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(?:/[^@\s]+)?@[^@\s]+")
 _AUTO_KEY_RE = re.compile(r"_[0-9]+")
 _ID_RULE = "letters, digits, '_' and '-', starting with a letter or '_'"
 _QUEUE_RULE = (
@@ -145,13 +142,6 @@ def uses_problem(uses: str) -> str | None:
         "'uses' must name a node like 'docker/build' or a GitHub Action like "
         f"'actions/checkout@v4', not {quote(uses)}"
     )
-
-
-def is_action(uses: str) -> bool:
-    """Whether `uses` names a GitHub Action rather than a Waterflow node."""
-    return (
-        uses.startswith(("./", "docker://")) or ACTION_RE.fullmatch(uses) is not None
-    ) and not uses.startswith("docker:///")
 
 
 @attrs.frozen

@@ -16,7 +16,8 @@ import attrs
 from waterflow import expressions
 from waterflow._node import NodeMetadata
 from waterflow.dsl._errors import Problem, suggest
-from waterflow.dsl._parse import Path, SourceMap, is_action, uses_problem
+from waterflow.dsl._names import GHA_NODE, is_action
+from waterflow.dsl._parse import Path, SourceMap, uses_problem
 from waterflow.dsl.model import JobSpec, Pos, StepSpec, WorkflowSpec
 
 # The syntax tree is not part of the expressions package's public API yet; these four names
@@ -37,7 +38,6 @@ CONTEXTS = (
     "github",
     "vars",
 )
-GHA_NODE = "gha/action"
 RUN_NODE = "shell/run"
 _POSITION = re.compile(r" at position \d+")
 

@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     import attrs
 
     from waterflow import expressions
-    from waterflow.dsl._parse import QUEUE_RE
+    from waterflow.dsl._names import QUEUE_RE
     from waterflow.dsl.matrix import MatrixError, expand_matrix, instance_name
     from waterflow.dsl.model import JobSpec, StepSpec
     from waterflow.engine import converter
