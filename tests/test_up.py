@@ -3,6 +3,7 @@ handing its runs to it; real processes, a real dev server, a real Unix socket.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -183,35 +184,91 @@ def test_a_bad_file_through_up_gets_its_one_line_error(
     assert missing.stderr.strip() == "missing.yaml: cannot read: No such file or directory"
 
 
+def start_slow_run(folder: Path, queue: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """`waterflow run` of a step that sleeps for five minutes, started in `folder`; the step
+    writes its sleeper's pid to the FIFO `sleep.pid` there (the event a test waits for)."""
+    (folder / "slow.yaml").write_text(
+        f"jobs:\n  j:\n    runs-on: {queue}\n    steps:\n"
+        "      - run: |\n          sleep 300 &\n          echo $! > sleep.pid\n          wait\n"
+    )
+    os.mkfifo(folder / "sleep.pid")
+    return subprocess.Popen(
+        [WATERFLOW, "run", "slow.yaml"],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@contextlib.contextmanager
+def killed_at_the_end(proc: subprocess.Popen[str]) -> Iterator[None]:
+    """Kill `proc` if it still runs when the block ends (a failed wait, a failed check)."""
+    try:
+        yield
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 @pytest.mark.e2e
 def test_ctrl_c_cancels_the_run_in_up_and_stops_its_step(
     up: tuple[Path, int], tmp_path: Path
 ) -> None:
     directory, _ = up
-    (tmp_path / "slow.yaml").write_text(
-        "jobs:\n  j:\n    runs-on: up-q1\n    steps:\n"
-        "      - run: |\n          sleep 300 &\n          echo $! > sleep.pid\n          wait\n"
-    )
-    os.mkfifo(tmp_path / "sleep.pid")  # the step's write of its pid is the event waited for
-    proc = subprocess.Popen(
-        [WATERFLOW, "run", "slow.yaml"],
-        cwd=tmp_path,
-        env=env_for(directory),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    proc = start_slow_run(tmp_path, "up-q1", env_for(directory))
+    with killed_at_the_end(proc):
         sleeper = int(read_fifo_line(tmp_path / "sleep.pid"))
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 1, out + err
     assert "cancelling the run" in err
     assert "cancelled" in out
     assert wait_gone(sleeper), "the step's process outlived the cancelled run"
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc's children lists."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        for child in map(int, children):
+            found += [child, *descendants(child)]
+    return found
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_embedded_run_cancels_its_run_and_stops_its_dev_server(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    # No `waterflow up` here: the command starts its own dev server and agent. SIGTERM (a
+    # service manager, CI cancelling a job) is taken as Ctrl-C is: the run is cancelled, and
+    # the dev server and the step's processes do not outlive the command.
+    directory = tmp_path / "state"
+    directory.mkdir()
+    env = env_for(directory, WATERFLOW_EMBEDDED_DIR=str(tmp_path / "embedded"))
+    proc = start_slow_run(tmp_path, "own-q", env)
+    with killed_at_the_end(proc):
+        sleeper = int(read_fifo_line(tmp_path / "sleep.pid", timeout=120))
+        servers = [
+            child
+            for child in descendants(proc.pid)
+            if b"start-dev" in Path(f"/proc/{child}/cmdline").read_bytes()
+        ]
+        assert servers, "no dev server below the command"
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 1, out + err
+    assert "cancelling the run (Ctrl-C again to stop at once)" in err
+    assert "cancelled" in out
+    assert "Traceback" not in err
+    assert wait_gone(sleeper), "the step's process outlived the cancelled run"
+    assert all(wait_gone(server) for server in servers), "the dev server outlived the command"
 
 
 @pytest.mark.e2e

@@ -188,12 +188,15 @@ async def follow_run(
     handle: WorkflowHandle[Any, RunResult],
     renderer: Renderer,
     cancel: asyncio.Event,
+    *,
+    again: str = "leave it running",
 ) -> RunResult:
-    """Follow the run to its result; once `cancel` is set, ask Temporal to cancel it."""
+    """Follow the run to its result; once `cancel` is set, ask Temporal to cancel it.
+    `again` says what a second Ctrl-C does."""
 
     async def cancel_when_asked() -> None:
         await cancel.wait()
-        renderer.note("cancelling the run (Ctrl-C again to leave it running)")
+        renderer.note(f"cancelling the run (Ctrl-C again to {again})")
         await handle.cancel()
 
     canceller = asyncio.ensure_future(cancel_when_asked())
@@ -203,6 +206,9 @@ async def follow_run(
         return await follow(client, handle, renderer.event)
     finally:
         canceller.cancel()
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def report(result: RunResult, renderer: Renderer, *, as_json: bool, elapsed: float) -> int:
@@ -260,13 +266,20 @@ async def _run(
                 raise KeyboardInterrupt
             cancel.set()
 
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGINT, on_interrupt)
-        try:
-            return await follow_run(client, handle, renderer, cancel)
-        finally:
+        # SIGTERM (a service manager, a CI system cancelling its job) is taken as Ctrl-C is:
+        # by default it would end this process at once, leaving the embedded dev server and
+        # the steps' processes running with no one to stop them.
+        for signum in _STOP_SIGNALS:
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signal.SIGINT)
+                loop.add_signal_handler(signum, on_interrupt)
+        # The embedded dev server ends with this command, and the run with it.
+        again = "leave it running" if temporal_address else "stop at once"
+        try:
+            return await follow_run(client, handle, renderer, cancel, again=again)
+        finally:
+            for signum in _STOP_SIGNALS:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(signum)
 
 
 def run_command(
@@ -319,7 +332,10 @@ def run_command(
         click.echo(f"error: {exc}", err=True)
         return 1
     except KeyboardInterrupt:
-        click.echo("interrupted; the run goes on in Temporal", err=True)
+        if temporal_address:
+            click.echo("interrupted; the run goes on in Temporal", err=True)
+        else:
+            click.echo("interrupted; the run ended with the embedded dev server", err=True)
         return 130
     return report(result, renderer, as_json=as_json, elapsed=time.monotonic() - started)
 
