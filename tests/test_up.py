@@ -213,14 +213,15 @@ def killed_at_the_end(proc: subprocess.Popen[str]) -> Iterator[None]:
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_cancels_the_run_in_up_and_stops_its_step(
-    up: tuple[Path, int], tmp_path: Path
+    up: tuple[Path, int], tmp_path: Path, signum: signal.Signals
 ) -> None:
     directory, _ = up
     proc = start_slow_run(tmp_path, "up-q1", env_for(directory))
     with killed_at_the_end(proc):
         sleeper = int(read_fifo_line(tmp_path / "sleep.pid"))
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, out + err
     assert "cancelling the run" in err

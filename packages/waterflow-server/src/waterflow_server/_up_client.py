@@ -30,6 +30,8 @@ _READY_TIMEOUT = 120.0
 
 #: Changes when the protocol does, so that a client never talks to a service it misreads.
 PROTOCOL = 1
+# What stops a run the command follows: Ctrl-C, and SIGTERM taken as Ctrl-C.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def up_dir() -> str:
@@ -239,7 +241,8 @@ def run(run_request: dict[str, Any]) -> int | None:
         except OSError:  # the service is gone: the end of its messages says so
             pass
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
+    # SIGTERM is taken as Ctrl-C is, as a command running the workflow itself takes it.
+    previous = {signum: signal.signal(signum, on_interrupt) for signum in _STOP_SIGNALS}
     try:
         with sock:
             send(
@@ -267,7 +270,8 @@ def run(run_request: dict[str, Any]) -> int | None:
         _print("interrupted; the run goes on in waterflow up\n", sys.stderr)
         return 130
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     log = os.path.join(up_dir(), "up.log")
     raise UpError(f"waterflow up stopped before the run ended; its log: {log}")
 
