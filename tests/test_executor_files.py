@@ -66,6 +66,10 @@ do
 done
 cat "$GITHUB_OUTPUT" "$GITHUB_STATE"
 test -d "$RUNNER_TEMP" && test -f "$GITHUB_EVENT_PATH"
+case "$GITHUB_OUTPUT" in
+  "$RUNNER_TEMP"/_runner_file_commands/*) ;;
+  *) echo "not in the job's _runner_file_commands: $GITHUB_OUTPUT"; exit 5 ;;
+esac
 echo "writer=$FROM_WRITER" >> "$GITHUB_OUTPUT"
 """
 
@@ -97,10 +101,12 @@ jobs:
     assert quiet.outputs == {"said": "nothing"}
     assert writer.outputs["note"] == "kept in the temp dir"
     assert shell.outputs == {"writer": "yes"}
-    # Each step's private temp dir is gone after it; the job's temp dir keeps the event file.
+    # Each step's private temp dir and env files are gone after it; the job's temp dir keeps
+    # the event file and the folder its steps' env files share, as on GitHub's runner.
     assert not Path(writer.outputs["temp"]).exists()
     (temp,) = job_temp_dirs(tmp_path)
-    assert [p.name for p in temp.iterdir()] == ["event.json"]
+    assert sorted(p.name for p in temp.iterdir()) == ["_runner_file_commands", "event.json"]
+    assert list((temp / "_runner_file_commands").iterdir()) == []
 
 
 async def test_a_node_that_needs_no_files_leaves_no_trace(

@@ -15,6 +15,7 @@ from waterflow.envfiles import (
     parse_env_file,
     parse_path_file,
     read_env_files,
+    remove_env_files,
 )
 
 
@@ -162,6 +163,23 @@ def test_create_env_files(tmp_path: Path) -> None:
     again = create_env_files(directory)
     assert again == files
     assert files.output.read_bytes() == b""
+
+
+def test_steps_of_a_job_share_a_folder_of_env_files_each_with_its_own(tmp_path: Path) -> None:
+    first = create_env_files(tmp_path / "cmds", "_a")
+    second = create_env_files(tmp_path / "cmds", "_b")
+    assert first.output.parent == second.output.parent == tmp_path / "cmds"
+    assert first.step_summary.name == "step_summary_a.md"
+    assert {first.output, first.env, first.path, first.state} & {second.output, second.env} == set()
+    first.output.write_text("a=1\n")
+    remove_env_files(first)
+    assert not any(p.exists() for p in (first.output, first.env, first.step_summary))
+    assert second.output.exists() and second.state.exists()
+    remove_env_files(first)  # already gone: nothing to do
+    second.env.unlink()  # a step removed one of its files: reading and removing still work
+    assert read_env_files(second).env == {}
+    remove_env_files(second)
+    assert list((tmp_path / "cmds").iterdir()) == []
 
 
 def test_create_env_files_environment(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ Nodes need not read these files themselves: the core does, for every node.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import attrs
@@ -35,6 +36,7 @@ LABELS = {
     "step_summary": "GITHUB_STEP_SUMMARY",
 }
 _PREVIEW_CHARS = 60
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 
 
 class EnvFileError(ValueError):
@@ -58,24 +60,44 @@ class EnvFileResult:
     summary: str
 
 
-def env_files_in(directory: Path) -> EnvFiles:
-    """The paths of the five env files of a step in `directory`, without creating anything."""
+def env_files_in(directory: Path, tag: str = "") -> EnvFiles:
+    """The paths of the five env files of a step in `directory`, without creating anything.
+    `tag` ends each name (before `.md`): the steps of a job share one directory, as on
+    GitHub's runner, each with files of its own."""
     return EnvFiles(
-        output=directory / "output",
-        env=directory / "env",
-        path=directory / "path",
-        state=directory / "state",
-        step_summary=directory / "step_summary.md",
+        output=Path(f"{directory}/output{tag}"),
+        env=Path(f"{directory}/env{tag}"),
+        path=Path(f"{directory}/path{tag}"),
+        state=Path(f"{directory}/state{tag}"),
+        step_summary=Path(f"{directory}/step_summary{tag}.md"),
     )
 
 
-def create_env_files(directory: Path) -> EnvFiles:
-    """Create the five env files of a step, empty, in `directory` (created if missing)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    files = env_files_in(directory)
-    for path in (files.output, files.env, files.path, files.state, files.step_summary):
-        path.write_bytes(b"")
+def _paths(files: EnvFiles) -> tuple[Path, ...]:
+    return (files.output, files.env, files.path, files.state, files.step_summary)
+
+
+def create_env_files(directory: Path, tag: str = "") -> EnvFiles:
+    """Create the five env files of a step, empty, in `directory` (made if missing): one
+    call each, as a step pays for them whether it writes them or not."""
+    files = env_files_in(directory, tag)
+    for path in _paths(files):
+        try:
+            fd = os.open(path, _CREATE, 0o666)
+        except FileNotFoundError:  # the job's first step here
+            directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, _CREATE, 0o666)
+        os.close(fd)
     return files
+
+
+def remove_env_files(files: EnvFiles) -> None:
+    """Remove a step's env files once read (a missing one is fine)."""
+    for path in _paths(files):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def _error(file_label: str, line: int, text: str) -> EnvFileError:
@@ -174,6 +196,8 @@ def parse_path_file(text: str) -> list[str]:
 
 def _read(path: Path, file_label: str) -> str:
     try:
+        if os.stat(path).st_size == 0:  # most steps write none of their files
+            return ""
         return path.read_text(encoding="utf-8-sig", errors="replace")
     except FileNotFoundError:
         return ""  # the step removed it: it wrote nothing, as on GitHub
@@ -206,4 +230,5 @@ __all__ = [
     "parse_env_file",
     "parse_path_file",
     "read_env_files",
+    "remove_env_files",
 ]

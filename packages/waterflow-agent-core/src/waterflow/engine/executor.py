@@ -36,6 +36,7 @@ from waterflow.envfiles import (
     create_env_files,
     env_files_in,
     read_env_files,
+    remove_env_files,
 )
 from waterflow.params import check_parameters
 from waterflow.secrets import without_secret_variables
@@ -156,9 +157,12 @@ async def run_step(
     workspace = Path(inp.workspace)
     github = inp.contexts.get("github") or {}
     event = Path(f"{inp.temp_dir}/event.json")
-    step_tmp = Path(f"{inp.temp_dir}/{safe_name(step.key, 40)}-{os.urandom(6).hex()}")
-    files_dir = step_tmp / "files"
-    files = env_files_in(files_dir)
+    unique = f"{safe_name(step.key, 40)}-{os.urandom(6).hex()}"
+    step_tmp = Path(f"{inp.temp_dir}/{unique}")
+    # The job's steps share one folder of env files, as on GitHub's runner: each step's are
+    # named for it, and removed after it (one folder less to make and remove a step).
+    files_dir = Path(f"{inp.temp_dir}/_runner_file_commands")
+    files = env_files_in(files_dir, f"_{unique}")
     # The step's environment, filled in by `prepare` (below) from these layers.
     env: dict[str, str] = {}
     env_context: dict[str, str] = {}
@@ -174,7 +178,7 @@ async def run_step(
         step_tmp.mkdir(mode=0o700, parents=True)
         prepared = True
         write_event(github, event)
-        create_env_files(files_dir)
+        create_env_files(files_dir, f"_{unique}")
         # The agent's own environment, the runner's variables, then the env layers in order.
         env.update(agent.inherited_env)
         env.update(
@@ -339,3 +343,4 @@ async def run_step(
         log.close()
         if prepared:
             shutil.rmtree(step_tmp, ignore_errors=True)
+            remove_env_files(files)
