@@ -265,6 +265,9 @@ class Activities:
                 raise ApplicationError(
                     f"agent {self.runtime.agent_id} shut down before the step finished",
                     type=AGENT_SHUTDOWN,
+                    # Expected (the warning above says it): not the SDK's warning and
+                    # traceback too, which `waterflow run` would print on the terminal.
+                    category=ApplicationErrorCategory.BENIGN,
                 ) from None
             log.info("Step cancelled", reason=_cancel_reason(why))
             raise
