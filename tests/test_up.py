@@ -42,24 +42,30 @@ def waterflow(
     )
 
 
+def read_fd_until(fd: int, marker: bytes, what: str, timeout: float = 60) -> bytes:
+    """What the descriptor `fd` (a pipe or FIFO) gives until `marker` is in it, within
+    `timeout`; `what` names it in the failure."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    # A FIFO's reader is not readable until a writer opens it: select waits for that too.
+    while marker not in data:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError(f"no {marker!r} from {what} within {timeout}s: {data!r}")
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            raise AssertionError(f"{what} was closed without {marker!r}: {data!r}")
+        data += chunk
+    return data
+
+
 def read_fifo_line(path: Path, timeout: float = 60) -> str:
     """The first line a writer puts into the FIFO at `path`, within `timeout`."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    data = b""
     try:
-        deadline = time.monotonic() + timeout
-        # Until a writer opens it, a FIFO's reader is not readable: select waits for the line.
-        while b"\n" not in data:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise AssertionError(f"nothing was written to {path} within {timeout}s")
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                raise AssertionError(f"{path} was closed without a whole line: {data!r}")
-            data += chunk
+        return read_fd_until(fd, b"\n", str(path), timeout).decode().splitlines()[0]
     finally:
         os.close(fd)
-    return data.decode().splitlines()[0]
 
 
 def temporal_address(directory: Path) -> tuple[str, int]:
@@ -184,12 +190,16 @@ def test_a_bad_file_through_up_gets_its_one_line_error(
     assert missing.stderr.strip() == "missing.yaml: cannot read: No such file or directory"
 
 
-def start_slow_run(folder: Path, queue: str, env: dict[str, str]) -> subprocess.Popen[str]:
+def start_slow_run(
+    folder: Path, queue: str, env: dict[str, str], *, ignore_sigterm: bool = False
+) -> subprocess.Popen[str]:
     """`waterflow run` of a step that sleeps for five minutes, started in `folder`; the step
-    writes its sleeper's pid to the FIFO `sleep.pid` there (the event a test waits for)."""
+    writes its sleeper's pid to the FIFO `sleep.pid` there (the event a test waits for). With
+    `ignore_sigterm`, the step and its sleeper ignore SIGTERM: stopping it takes a SIGKILL."""
+    trap = "          trap '' TERM\n" if ignore_sigterm else ""
     (folder / "slow.yaml").write_text(
-        f"jobs:\n  j:\n    runs-on: {queue}\n    steps:\n"
-        "      - run: |\n          sleep 300 &\n          echo $! > sleep.pid\n          wait\n"
+        f"jobs:\n  j:\n    runs-on: {queue}\n    steps:\n      - run: |\n{trap}"
+        "          sleep 300 &\n          echo $! > sleep.pid\n          wait\n"
     )
     os.mkfifo(folder / "sleep.pid")
     return subprocess.Popen(
@@ -242,6 +252,23 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def dev_servers_below(pid: int) -> list[int]:
+    """The Temporal dev servers among the processes below `pid`."""
+    return [
+        child
+        for child in descendants(pid)
+        if b"start-dev" in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+
+
+def embedded_env(folder: Path) -> dict[str, str]:
+    """The environment of a command that runs the workflow itself: no `waterflow up` in its
+    state directory (under `folder`), the embedded default's files under `folder` too."""
+    directory = folder / "state"
+    directory.mkdir()
+    return env_for(directory, WATERFLOW_EMBEDDED_DIR=str(folder / "embedded"))
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_stopped_embedded_run_cancels_its_run_and_stops_its_dev_server(
@@ -250,17 +277,11 @@ def test_a_stopped_embedded_run_cancels_its_run_and_stops_its_dev_server(
     # No `waterflow up` here: the command starts its own dev server and agent. SIGTERM (a
     # service manager, CI cancelling a job) is taken as Ctrl-C is: the run is cancelled, and
     # the dev server and the step's processes do not outlive the command.
-    directory = tmp_path / "state"
-    directory.mkdir()
-    env = env_for(directory, WATERFLOW_EMBEDDED_DIR=str(tmp_path / "embedded"))
+    env = embedded_env(tmp_path)
     proc = start_slow_run(tmp_path, "own-q", env)
     with killed_at_the_end(proc):
         sleeper = int(read_fifo_line(tmp_path / "sleep.pid", timeout=120))
-        servers = [
-            child
-            for child in descendants(proc.pid)
-            if b"start-dev" in Path(f"/proc/{child}/cmdline").read_bytes()
-        ]
+        servers = dev_servers_below(proc.pid)
         assert servers, "no dev server below the command"
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=90)
@@ -270,6 +291,30 @@ def test_a_stopped_embedded_run_cancels_its_run_and_stops_its_dev_server(
     assert "Traceback" not in err
     assert wait_gone(sleeper), "the step's process outlived the cancelled run"
     assert all(wait_gone(server) for server in servers), "the dev server outlived the command"
+
+
+@pytest.mark.e2e
+def test_a_second_signal_stops_an_embedded_run_at_once_and_still_cleans_up(
+    tmp_path: Path,
+) -> None:
+    # The step ignores SIGTERM, so cancelling it takes the agent's grace period: the second
+    # signal arrives while the run is still being cancelled.
+    env = embedded_env(tmp_path)
+    proc = start_slow_run(tmp_path, "own-q", env, ignore_sigterm=True)
+    assert proc.stderr is not None
+    with killed_at_the_end(proc):
+        sleeper = int(read_fifo_line(tmp_path / "sleep.pid", timeout=120))
+        servers = dev_servers_below(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        before = read_fd_until(proc.stderr.fileno(), b"cancelling the run", "stderr").decode()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=90)
+    err = before + err
+    assert proc.returncode == 130, out + err
+    assert "interrupted; the run ended with the embedded dev server" in err
+    assert "Traceback" not in err
+    assert servers and all(wait_gone(server) for server in servers), "the dev server outlived it"
+    assert wait_gone(sleeper), "the step's process outlived the command"
 
 
 @pytest.mark.e2e

@@ -190,9 +190,11 @@ async def follow_run(
     cancel: asyncio.Event,
     *,
     again: str = "leave it running",
+    leave: asyncio.Event | None = None,
 ) -> RunResult:
     """Follow the run to its result; once `cancel` is set, ask Temporal to cancel it.
-    `again` says what a second Ctrl-C does."""
+    `again` says what a second Ctrl-C does. Once `leave` is set, stop following: raises
+    `RunLeft`, and the caller's cleanup runs as on any other way out."""
 
     async def cancel_when_asked() -> None:
         await cancel.wait()
@@ -200,12 +202,24 @@ async def follow_run(
         await handle.cancel()
 
     canceller = asyncio.ensure_future(cancel_when_asked())
+    following = asyncio.ensure_future(
+        # --json: nothing to show until the end, nothing to ask for
+        handle.result() if renderer.quiet else follow(client, handle, renderer.event)
+    )
+    leaving = asyncio.ensure_future(leave.wait() if leave is not None else asyncio.Future())
     try:
-        if renderer.quiet:  # --json: nothing to show until the end, nothing to ask for
-            return await handle.result()
-        return await follow(client, handle, renderer.event)
+        await asyncio.wait({following, leaving}, return_when=asyncio.FIRST_COMPLETED)
+        if not following.done():
+            raise RunLeft
+        return following.result()
     finally:
-        canceller.cancel()
+        for task in (canceller, following, leaving):
+            task.cancel()
+        await asyncio.gather(canceller, following, leaving, return_exceptions=True)
+
+
+class RunLeft(Exception):
+    """The command stopped following its run (a second Ctrl-C or SIGTERM)."""
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -259,12 +273,12 @@ async def _run(
         )
         renderer.started(spec, handle.id)
         loop = asyncio.get_running_loop()
-        cancel = asyncio.Event()
+        cancel, leave = asyncio.Event(), asyncio.Event()
 
         def on_interrupt() -> None:
-            if cancel.is_set():
-                raise KeyboardInterrupt
-            cancel.set()
+            # The second one leaves through the same cleanup (the agent, the dev server),
+            # not by an exception raised inside the event loop.
+            (leave if cancel.is_set() else cancel).set()
 
         # SIGTERM (a service manager, a CI system cancelling its job) is taken as Ctrl-C is:
         # by default it would end this process at once, leaving the embedded dev server and
@@ -275,7 +289,7 @@ async def _run(
         # The embedded dev server ends with this command, and the run with it.
         again = "leave it running" if temporal_address else "stop at once"
         try:
-            return await follow_run(client, handle, renderer, cancel, again=again)
+            return await follow_run(client, handle, renderer, cancel, again=again, leave=leave)
         finally:
             for signum in _STOP_SIGNALS:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -331,7 +345,7 @@ def run_command(
     except (RunError, DevServerError, LocalError) as exc:
         click.echo(f"error: {exc}", err=True)
         return 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, RunLeft):
         if temporal_address:
             click.echo("interrupted; the run goes on in Temporal", err=True)
         else:
