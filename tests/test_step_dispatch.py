@@ -17,6 +17,7 @@ from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.worker import Worker
+from waiting import wait_until
 
 import waterflow_nodes_shell
 from waterflow.dsl import parse_workflow
@@ -53,6 +54,27 @@ async def run(client: Client, queue: str, steps: str, tmp_path: Path) -> tuple[R
     children: dict[str, str] = await handle.query("children")
     (job_id,) = children.values()
     return result, job_id
+
+
+async def start_slot_holder(
+    client: Client, queue: str, tmp_path: Path, *, with_retry: bool = False
+) -> tuple[WorkflowHandle[Any, RunResult], Path, Path]:
+    """Start a run whose one step holds a slot of the agent on `queue` until the file `go`
+    exists; return once it runs, with the file that exists while it does, and `go`."""
+    running, go = tmp_path / "a-running", tmp_path / "go"
+    retry = "retry: {max_attempts: 2}\n        " if with_retry else ""
+    first = await start(
+        client,
+        queue,
+        f"""\
+      - {retry}run: |
+          touch {running}
+          timeout 60 sh -c 'until [ -e {go} ]; do sleep 0.05; done'
+          rm {running}
+""",
+    )
+    await wait_until(running.exists, 60, "the first step starting")
+    return first, running, go
 
 
 async def step_dispatches(job: WorkflowHandle[Any, Any]) -> list[tuple[str, str]]:
@@ -139,25 +161,9 @@ async def test_an_agent_runs_no_more_steps_than_it_may_and_the_next_one_waits_on
     make_agent: Any, client: Client, queue: str, tmp_path: Path
 ) -> None:
     agent = await make_agent([queue], **{"agent.max_concurrent_activities": 1})
-    running, go = tmp_path / "a-running", tmp_path / "go"
-    first = await start(
-        client,
-        queue,
-        # With `retry:`, the first step runs from the agent's private queue: the slot it
-        # takes is the agent's, not the job queue worker's.
-        f"""\
-      - retry: {{max_attempts: 2}}
-        run: |
-          touch {running}
-          timeout 60 sh -c 'until [ -e {go} ]; do sleep 0.05; done'
-          rm {running}
-""",
-    )
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 60
-    while not running.exists():
-        assert loop.time() < deadline, "the first step never started"
-        await asyncio.sleep(0.05)
+    # With `retry:`, the first step runs from the agent's private queue: the slot it takes is
+    # the agent's, not the job queue worker's.
+    first, running, go = await start_slot_holder(client, queue, tmp_path, with_retry=True)
     second = await start(
         client,
         queue,
@@ -168,9 +174,11 @@ async def test_an_agent_runs_no_more_steps_than_it_may_and_the_next_one_waits_on
     job = client.get_workflow_handle(f"{second.id}.j")
     # The holder refused the second step on the job's queue (its one slot is taken), so it
     # waits on the holder's own queue.
-    while (queue, AGENT_BUSY) not in await step_dispatches(job):
-        assert loop.time() < deadline, "the busy agent never refused the second step"
-        await asyncio.sleep(0.05)
+
+    async def refused() -> bool:
+        return (queue, AGENT_BUSY) in await step_dispatches(job)
+
+    await wait_until(refused, 60, "the busy agent refusing the second step")
     go.touch()
     result = await asyncio.wait_for(second.result(), 60)
     assert result.status == SUCCESS
@@ -184,22 +192,7 @@ async def test_a_local_step_over_the_limit_waits_for_a_slot_on_the_agents_queue(
     make_agent: Any, client: Client, queue: str, tmp_path: Path
 ) -> None:
     agent = await make_agent([queue], **{"agent.max_concurrent_activities": 1})
-    running, go = tmp_path / "a-running", tmp_path / "go"
-    first = await start(
-        client,
-        queue,
-        f"""\
-      - run: |
-          touch {running}
-          timeout 60 sh -c 'until [ -e {go} ]; do sleep 0.05; done'
-          rm {running}
-""",
-    )
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 60
-    while not running.exists():
-        assert loop.time() < deadline, "the first step never started"
-        await asyncio.sleep(0.05)
+    first, running, go = await start_slot_holder(client, queue, tmp_path)
     second = await start(
         client,
         queue,
@@ -222,9 +215,7 @@ async def test_a_local_step_over_the_limit_waits_for_a_slot_on_the_agents_queue(
             for a in description.raw_description.pending_activities
         )
 
-    while not await waiting_in_the_agent():
-        assert loop.time() < deadline, "the second step never reached the agent's queue"
-        await asyncio.sleep(0.05)
+    await wait_until(waiting_in_the_agent, 60, "the second step waiting in the agent")
     go.touch()
     result = await asyncio.wait_for(second.result(), 60)
     (step,) = result.jobs["j"].steps

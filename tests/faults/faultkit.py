@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import math
 import os
@@ -13,13 +12,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
+from waiting import wait_until
 
 from waterflow.devserver import DevServer
 from waterflow.dsl import parse_workflow
@@ -34,23 +33,6 @@ AGENT = BIN / "waterflow-agent"
 HEARTBEAT_TIMEOUT = 5.0
 PICKUP_TIMEOUT = 5.0
 FAST = StepDefaults(heartbeat_timeout=HEARTBEAT_TIMEOUT, agent_pickup_timeout=PICKUP_TIMEOUT)
-
-
-async def wait_until(
-    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
-) -> Any:
-    """Poll `predicate` until it returns something true; fail naming `what` at the deadline.
-    `predicate` may be a coroutine function."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what} did not happen within {timeout:g}s")
-        await asyncio.sleep(interval)
 
 
 def percentile(values: Iterable[float], q: float) -> float:

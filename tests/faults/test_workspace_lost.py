@@ -4,7 +4,6 @@ a new workspace (files of the old one are gone), and the step log says so."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -79,23 +78,21 @@ jobs:
 """,
     )
 
-    async def blocker_queued() -> None:
-        while not await _pending_steps(client, f"{blocker.id}.b"):
-            await asyncio.sleep(0.05)
+    async def blocker_queued() -> int:
+        return await _pending_steps(client, f"{blocker.id}.b")
 
-    await asyncio.wait_for(blocker_queued(), 30)
+    await wait_until(blocker_queued, 30, "the other job's step being scheduled")
     (marks / "go").touch()
     await wait_until(
         lambda: (marks / "blocker-started").exists(), 30, "the other job's step taking the slot"
     )
 
-    async def build_queued() -> None:
+    async def build_queued() -> bool:
         # `build` waits, unstarted, on the holder's queue: the holder refused it on the job's
         # queue (its one slot is taken), and the step went to its private queue.
-        while await _pending_steps(client, f"{job.id}.j", unstarted=True) != 1:
-            await asyncio.sleep(0.05)
+        return await _pending_steps(client, f"{job.id}.j", unstarted=True) == 1
 
-    await asyncio.wait_for(build_queued(), 30)
+    await wait_until(build_queued, 30, "`build` waiting, unstarted, on the holder's queue")
     holder.kill()
     successor = await fleet.start([queue], "successor")
 
