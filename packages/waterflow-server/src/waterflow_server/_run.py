@@ -283,16 +283,17 @@ async def _run(
         # SIGTERM (a service manager, a CI system cancelling its job) is taken as Ctrl-C is:
         # by default it would end this process at once, leaving the embedded dev server and
         # the steps' processes running with no one to stop them.
-        for signum in _STOP_SIGNALS:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
+        # (Not in the main thread, or a platform without them: Ctrl-C as Python takes it.)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            for signum in _STOP_SIGNALS:
                 loop.add_signal_handler(signum, on_interrupt)
         # The embedded dev server ends with this command, and the run with it.
         again = "leave it running" if temporal_address else "stop at once"
         try:
             return await follow_run(client, handle, renderer, cancel, again=again, leave=leave)
         finally:
-            for signum in _STOP_SIGNALS:
-                with contextlib.suppress(NotImplementedError, RuntimeError):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                for signum in _STOP_SIGNALS:
                     loop.remove_signal_handler(signum)
 
 
