@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import wait_until
 
 from waterflow.devserver import DevServer
 
@@ -333,6 +334,57 @@ async def test_cancel_a_running_run(server, fleet, tmp_path: Path) -> None:
     assert follower.returncode == 0
     code, out, _ = await cli("show", run_id, server=server)
     assert out.splitlines()[0].startswith(f"Run {run_id} of long: cancelled")
+
+
+def _slow_step_file(folder: Path, queue: str, *, ignore_sigterm: bool = False) -> Path:
+    """long.yaml in `folder`: one step that touches `started` there, then sleeps. With
+    `ignore_sigterm`, the step ignores SIGTERM: cancelling it takes the agent's grace period."""
+    trap = "trap '' TERM; " if ignore_sigterm else ""
+    (folder / "long.yaml").write_text(
+        f"name: long\njobs:\n  a:\n    runs-on: {queue}\n    steps:\n"
+        f"      - run: {trap}touch {folder / 'started'}; sleep 600\n"
+    )
+    return folder / "started"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_a_signal_to_a_run_through_the_server_cancels_it(
+    server, fleet, tmp_path: Path, signum: signal.Signals
+) -> None:
+    # SIGTERM (a CI system cancelling its job) is taken as Ctrl-C is.
+    started = _slow_step_file(tmp_path, fleet["cpu"])
+    run = await start_cli("run", "long.yaml", server=server, cwd=tmp_path)
+    await wait_until(started.exists, 60, "the step's start")
+    run.send_signal(signum)
+    out, err = await asyncio.wait_for(run.communicate(), 120)
+    assert run.returncode == 1, (out.decode(), err.decode())
+    assert "cancelling the run (Ctrl-C again to stop following it)" in err.decode()
+    assert "long cancelled" in out.decode()
+
+
+async def test_a_second_signal_stops_following_and_the_run_is_still_cancelled(
+    server, fleet, tmp_path: Path
+) -> None:
+    started = _slow_step_file(tmp_path, fleet["cpu"], ignore_sigterm=True)
+    run = await start_cli("run", "long.yaml", server=server, cwd=tmp_path)
+    assert run.stdout is not None and run.stderr is not None
+    run_id = (await read_until(run.stdout, "Run "))[-1].split()[1]
+    await wait_until(started.exists, 60, "the step's start")
+    run.send_signal(signal.SIGINT)
+    # The step ignores SIGTERM: the run is still being cancelled when the second one comes.
+    await read_until(run.stderr, "cancelling the run")
+    run.send_signal(signal.SIGTERM)
+    out, err = await asyncio.wait_for(run.communicate(), 60)
+    assert run.returncode == 130, (out.decode(), err.decode())
+    assert err.decode().strip() == (
+        f"interrupted; run {run_id} is being cancelled (waterflow show {run_id} shows how it ended)"
+    )
+
+    async def shown_cancelled() -> bool:
+        _, shown, _ = await cli("show", run_id, server=server)
+        return shown.startswith(f"Run {run_id} of long: cancelled")
+
+    await wait_until(shown_cancelled, 120, "the run's end as cancelled", interval=0.5)
 
 
 # --- the agent dies mid-step: the lines it sent are kept -----------------------------------------

@@ -12,12 +12,25 @@ import time
 from pathlib import Path
 
 import click
+import grpc
 
 from waterflow import _logging
 from waterflow.dsl import WorkflowError, WorkflowSpec, load_workflow
 from waterflow.engine.types import SUCCESS, RunResult
-from waterflow_server._client import ClientError, ServerOptions, connect
+from waterflow_server._client import ClientError, ServerOptions, call_error, connect
 from waterflow_server._render import Renderer
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class RunLeft(Exception):
+    """The command stopped following its run (a second Ctrl-C or SIGTERM)."""
+
+    def __init__(self, run_id: str, *, failed: ClientError | None) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+        #: Why its cancellation, asked for by the first signal, did not get through.
+        self.failed = failed
 
 
 async def _submit_and_follow(
@@ -44,8 +57,8 @@ async def _submit_and_follow(
         run_id = submitted.run_id
         renderer.started(spec, run_id)
         loop = asyncio.get_running_loop()
-        interrupted = False
         cancelling: list[asyncio.Future[object]] = []
+        leave = asyncio.Event()
 
         async def cancel() -> object:
             return await server.stub.CancelRun(
@@ -53,28 +66,46 @@ async def _submit_and_follow(
             )
 
         def on_interrupt() -> None:
-            nonlocal interrupted
-            if interrupted:
-                raise KeyboardInterrupt
-            interrupted = True
-            renderer.note("cancelling the run (Ctrl-C again to leave it running)")
+            # The second one stops following through the normal way out, not by an
+            # exception raised inside the event loop.
+            if cancelling:
+                leave.set()
+                return
+            renderer.note("cancelling the run (Ctrl-C again to stop following it)")
             cancelling.append(asyncio.ensure_future(cancel()))
 
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGINT, on_interrupt)
-        try:
-            result: RunResult | None = None
+        async def watch() -> RunResult | None:
             stream = server.stub.WatchRun(
                 user_pb2.WatchRunRequest(run_id=run_id), metadata=server.metadata
             )
             async for event in stream:
                 if event.kind == "finished":
-                    result = _convert.run_result(event.run)
-                else:
-                    renderer.event(_convert.event(event))
+                    return _convert.run_result(event.run)
+                renderer.event(_convert.event(event))
+            return None
+
+        # SIGTERM (a service manager, a CI system cancelling its job) is taken as Ctrl-C is.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            for signum in _STOP_SIGNALS:
+                loop.add_signal_handler(signum, on_interrupt)
+        watching = asyncio.ensure_future(watch())
+        leaving = asyncio.ensure_future(leave.wait())
+        try:
+            await asyncio.wait({watching, leaving}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signal.SIGINT)
+                for signum in _STOP_SIGNALS:
+                    loop.remove_signal_handler(signum)
+            left = not watching.done()
+            for task in (watching, leaving):
+                task.cancel()
+            await asyncio.gather(watching, leaving, return_exceptions=True)
+            # A cancellation asked for goes through, however the command ends.
+            sent = await asyncio.gather(*cancelling, return_exceptions=True)
+        if left:
+            failed = next((r for r in sent if isinstance(r, grpc.aio.AioRpcError)), None)
+            raise RunLeft(run_id, failed=call_error(failed, server.address) if failed else None)
+        result = watching.result()
         if result is None:
             raise ClientError(f"the server ended the watch of run {run_id} before its end")
         return result
@@ -106,8 +137,18 @@ def remote_run_command(
     except (ClientError, RunError) as exc:
         click.echo(f"error: {exc}", err=True)
         return 1
-    except KeyboardInterrupt:
-        click.echo("interrupted; the run goes on (waterflow cancel RUN stops it)", err=True)
+    except RunLeft as left:
+        if left.failed is not None:
+            click.echo(f"interrupted; run {left.run_id} goes on: {left.failed}", err=True)
+        else:
+            click.echo(
+                f"interrupted; run {left.run_id} is being cancelled "
+                f"(waterflow show {left.run_id} shows how it ended)",
+                err=True,
+            )
+        return 130
+    except KeyboardInterrupt:  # before the run was submitted, or no signal handlers here
+        click.echo("interrupted", err=True)
         return 130
     if result is None:
         return 1
