@@ -189,6 +189,19 @@ def placed(
 
 
 @attrs.frozen
+class JobInstance:
+    """One job for the run workflow to start: the job itself, or one combination of its
+    matrix. Defined here, not in the workflow module, which the sandbox imports again for every
+    workflow instance: an attrs class costs its making each time."""
+
+    key: str
+    job: JobSpec
+    child_id: str
+    matrix: dict[str, Any]
+    strategy: dict[str, Any]
+
+
+@attrs.frozen
 class StepOutcome:
     """What a step produced. Secret values are already masked."""
 

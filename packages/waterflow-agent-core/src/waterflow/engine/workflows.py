@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         AgentSlot,
         ClaimInput,
         JobInput,
+        JobInstance,
         JobProgress,
         JobResult,
         NeedResult,
@@ -132,19 +133,33 @@ _STEPS_WORD = re.compile(r"\bsteps\b", re.IGNORECASE)
 _STEP_REFERENCE = re.compile(r"\bsteps\s*\.\s*([A-Za-z_][A-Za-z0-9_-]*)", re.IGNORECASE)
 
 
-def _steps_used(step: StepSpec, inp: JobInput, steps: dict[str, Any]) -> dict[str, Any]:
-    """The part of the `steps` context the agent needs to render this step: the entries its
-    expressions name (in `with:` and the env layers). Sending every earlier step to every
-    step made a job's history grow with the square of its length (381 KB for 100 steps).
-    Any other use of `steps` (`toJSON(steps)`, `steps[...]`) gets all of it."""
-    text = json.dumps([step.with_, step.env, inp.workflow_env, inp.job.env], default=str)
+def _step_names(*parts: Any) -> frozenset[str] | None:
+    """The earlier steps that the expressions in `parts` name as `steps.<id>`, lower-cased;
+    None when they use `steps` any other way (`toJSON(steps)`, `steps[...]`): all of it."""
+    if not any(parts):
+        return frozenset()
     wanted: set[str] = set()
-    for expression in _EXPRESSION.findall(text):
-        uses = len(_STEPS_WORD.findall(expression))
+    for expression in _EXPRESSION.findall(json.dumps(parts, default=str)):
         named = _STEP_REFERENCE.findall(expression)
-        if uses != len(named):
-            return steps
+        if len(_STEPS_WORD.findall(expression)) != len(named):
+            return None
         wanted.update(name.lower() for name in named)
+    return frozenset(wanted)
+
+
+def _steps_used(
+    step: StepSpec, job_names: frozenset[str] | None, steps: dict[str, Any]
+) -> dict[str, Any]:
+    """The part of the `steps` context the agent needs to render this step: the entries its
+    expressions name (in `with:` and the env layers; `job_names` are the workflow's and the
+    job's, found once a job). Sending every earlier step to every step made a job's history
+    grow with the square of its length (381 KB for 100 steps)."""
+    names = _step_names(step.with_, step.env)
+    if names is None or job_names is None:
+        return steps
+    wanted = names | job_names
+    if not wanted:  # most steps: no pass over the earlier ones
+        return {}
     return {key: value for key, value in steps.items() if key.lower() in wanted}
 
 
@@ -262,6 +277,7 @@ class JobWorkflow:
         }
         self._job_env: dict[str, str] = {}
         self._job_path: list[str] = []
+        self._env_names = _step_names(inp.workflow_env, job.env)
         self._slot: AgentSlot | None = None
         # The slot whose agent has the run's event payload (see StepInput.event_known).
         self._event_at: AgentSlot | None = None
@@ -461,7 +477,7 @@ class JobWorkflow:
                     contexts={
                         **contexts,
                         "github": github,
-                        "steps": _steps_used(step, inp, contexts["steps"]),
+                        "steps": _steps_used(step, self._env_names, contexts["steps"]),
                     },
                     env_layers=[inp.workflow_env, job.env],
                     job_env=dict(self._job_env),
@@ -676,17 +692,6 @@ class JobWorkflow:
         )
 
 
-@attrs.frozen
-class _Instance:
-    """One job to start: the job itself, or one combination of its matrix."""
-
-    key: str
-    job: JobSpec
-    child_id: str
-    matrix: dict[str, Any]
-    strategy: dict[str, Any]
-
-
 def _aggregate(job: JobSpec, results: list[JobResult]) -> JobResult:
     """What `needs.<job>` sees of a matrix job: failure if any instance failed."""
     if len(results) == 1 and results[0].job == job.id:
@@ -736,7 +741,7 @@ class RunWorkflow:
         results = self._results  # by instance key, for the report
         needs_view: dict[str, JobResult] = {}  # by job id, what `needs` sees
         pending = dict(spec.jobs)
-        queued: dict[str, list[_Instance]] = {}
+        queued: dict[str, list[JobInstance]] = {}
         finished: dict[str, list[JobResult]] = {}
         expected: dict[str, int] = {}
         stop_siblings: dict[str, bool] = {}
@@ -785,7 +790,7 @@ class RunWorkflow:
                 finished[job_id] = []
                 stop_siblings[job_id] = False
                 decision = self._decide(inp, job, needs_view, cancelled)
-                instances: list[_Instance] = []
+                instances: list[JobInstance] = []
                 error = decision
                 if decision is None:
                     instances, error = self._instances(inp, run_id, job, needs_view, github)
@@ -930,7 +935,7 @@ class RunWorkflow:
         job: JobSpec,
         needs_view: dict[str, JobResult],
         github: dict[str, Any],
-    ) -> tuple[list[_Instance], str | None]:
+    ) -> tuple[list[JobInstance], str | None]:
         """The job's instances, or why it cannot start (a bad matrix or queue)."""
         contexts = self._contexts(inp, job, needs_view, SUCCESS)
         contexts["github"] = dict(github)
@@ -975,7 +980,7 @@ class RunWorkflow:
                 f"{run_id}.{job.id}" if job.strategy is None else f"{run_id}.{job.id}.{index + 1}"
             )
             instances.append(
-                _Instance(
+                JobInstance(
                     key=key,
                     job=attrs.evolve(job, runs_on=queue),
                     child_id=child,
@@ -1014,7 +1019,7 @@ class RunWorkflow:
         self,
         inp: RunInput,
         run_id: str,
-        instance: _Instance,
+        instance: JobInstance,
         needs_view: dict[str, JobResult],
         github: dict[str, Any],
     ) -> JobResult:
