@@ -377,7 +377,8 @@ async def test_a_second_signal_stops_following_and_the_run_is_still_cancelled(
     out, err = await asyncio.wait_for(run.communicate(), 60)
     assert run.returncode == 130, (out.decode(), err.decode())
     assert err.decode().strip() == (
-        f"interrupted; run {run_id} is being cancelled (waterflow show {run_id} shows how it ended)"
+        f"interrupted; its cancellation was asked for (waterflow show {run_id} shows how the run "
+        "ended)"
     )
 
     async def shown_cancelled() -> bool:

@@ -12,12 +12,11 @@ import time
 from pathlib import Path
 
 import click
-import grpc
 
 from waterflow import _logging
 from waterflow.dsl import WorkflowError, WorkflowSpec, load_workflow
 from waterflow.engine.types import SUCCESS, RunResult
-from waterflow_server._client import ClientError, ServerOptions, call_error, connect
+from waterflow_server._client import ClientError, ServerOptions, connect
 from waterflow_server._render import Renderer
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -26,11 +25,9 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class RunLeft(Exception):
     """The command stopped following its run (a second Ctrl-C or SIGTERM)."""
 
-    def __init__(self, run_id: str, *, failed: ClientError | None) -> None:
+    def __init__(self, run_id: str) -> None:
         super().__init__(run_id)
         self.run_id = run_id
-        #: Why its cancellation, asked for by the first signal, did not get through.
-        self.failed = failed
 
 
 async def _submit_and_follow(
@@ -100,11 +97,10 @@ async def _submit_and_follow(
             for task in (watching, leaving):
                 task.cancel()
             await asyncio.gather(watching, leaving, return_exceptions=True)
-            # A cancellation asked for goes through, however the command ends.
-            sent = await asyncio.gather(*cancelling, return_exceptions=True)
+            # The cancellation asked for is sent, however the command ends.
+            await asyncio.gather(*cancelling, return_exceptions=True)
         if left:
-            failed = next((r for r in sent if isinstance(r, grpc.aio.AioRpcError)), None)
-            raise RunLeft(run_id, failed=call_error(failed, server.address) if failed else None)
+            raise RunLeft(run_id)
         result = watching.result()
         if result is None:
             raise ClientError(f"the server ended the watch of run {run_id} before its end")
@@ -138,14 +134,11 @@ def remote_run_command(
         click.echo(f"error: {exc}", err=True)
         return 1
     except RunLeft as left:
-        if left.failed is not None:
-            click.echo(f"interrupted; run {left.run_id} goes on: {left.failed}", err=True)
-        else:
-            click.echo(
-                f"interrupted; run {left.run_id} is being cancelled "
-                f"(waterflow show {left.run_id} shows how it ended)",
-                err=True,
-            )
+        click.echo(
+            f"interrupted; its cancellation was asked for "
+            f"(waterflow show {left.run_id} shows how the run ended)",
+            err=True,
+        )
         return 130
     except KeyboardInterrupt:  # before the run was submitted, or no signal handlers here
         click.echo("interrupted", err=True)
