@@ -12,8 +12,9 @@ tasks on the agent's event loop:
   log files are complete either way.
 
 Both retry with backoff (1 s doubling to 30 s) while the server cannot be reached, and log the
-change of state once, not every attempt. A refused token is logged as an error naming
-`server.token`.
+change of state once, not every attempt. The channel's own reconnection backoff is capped at
+5 s, so that the agent's next attempt after the server's return reaches it. A refused token
+is logged as an error naming `server.token`.
 """
 
 from __future__ import annotations
@@ -58,7 +59,16 @@ class ServerLinkError(Exception):
 
 def channel_for(address: str, *, tls: bool, tls_ca: Path | None) -> grpc.aio.Channel:
     """A gRPC channel to the server: TLS when `tls` or a CA file is given."""
-    options = [("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_permit_without_calls", 1)]
+    options = [
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        # gRPC's own wait between connection attempts grows to 120 s by default, and a call
+        # made meanwhile fails at once without trying: after a long outage the agent could
+        # take minutes to see the server back. Kept under the agent's own retry backoff.
+        ("grpc.initial_reconnect_backoff_ms", 1_000),
+        ("grpc.min_reconnect_backoff_ms", 1_000),
+        ("grpc.max_reconnect_backoff_ms", 5_000),
+    ]
     if not tls and tls_ca is None:
         return grpc.aio.insecure_channel(address, options=options)
     root = None
