@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -46,6 +45,7 @@ from waterflow_server._local import (
     select_jobs,
 )
 from waterflow_server._render import Renderer
+from waterflow_server._signals import RunLeft, stop_signals, unless_left
 
 if TYPE_CHECKING:
     from waterflow._node import NodeMetadata
@@ -202,27 +202,15 @@ async def follow_run(
         await handle.cancel()
 
     canceller = asyncio.ensure_future(cancel_when_asked())
-    following = asyncio.ensure_future(
-        # --json: nothing to show until the end, nothing to ask for
-        handle.result() if renderer.quiet else follow(client, handle, renderer.event)
-    )
-    leaving = asyncio.ensure_future(leave.wait() if leave is not None else asyncio.Future())
     try:
-        await asyncio.wait({following, leaving}, return_when=asyncio.FIRST_COMPLETED)
-        if not following.done():
-            raise RunLeft
-        return following.result()
+        return await unless_left(
+            # --json: nothing to show until the end, nothing to ask for
+            handle.result() if renderer.quiet else follow(client, handle, renderer.event),
+            leave,
+        )
     finally:
-        for task in (canceller, following, leaving):
-            task.cancel()
-        await asyncio.gather(canceller, following, leaving, return_exceptions=True)
-
-
-class RunLeft(Exception):
-    """The command stopped following its run (a second Ctrl-C or SIGTERM)."""
-
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+        canceller.cancel()
+        await asyncio.gather(canceller, return_exceptions=True)
 
 
 def report(result: RunResult, renderer: Renderer, *, as_json: bool, elapsed: float) -> int:
@@ -272,29 +260,16 @@ async def _run(
             with_search_attributes=with_sa,
         )
         renderer.started(spec, handle.id)
-        loop = asyncio.get_running_loop()
         cancel, leave = asyncio.Event(), asyncio.Event()
 
         def on_interrupt() -> None:
-            # The second one leaves through the same cleanup (the agent, the dev server),
-            # not by an exception raised inside the event loop.
+            # The second one leaves through the same cleanup (the agent, the dev server).
             (leave if cancel.is_set() else cancel).set()
 
-        # SIGTERM (a service manager, a CI system cancelling its job) is taken as Ctrl-C is:
-        # by default it would end this process at once, leaving the embedded dev server and
-        # the steps' processes running with no one to stop them.
-        # (Not in the main thread, or a platform without them: Ctrl-C as Python takes it.)
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            for signum in _STOP_SIGNALS:
-                loop.add_signal_handler(signum, on_interrupt)
         # The embedded dev server ends with this command, and the run with it.
         again = "leave it running" if temporal_address else "stop at once"
-        try:
+        with stop_signals(on_interrupt):
             return await follow_run(client, handle, renderer, cancel, again=again, leave=leave)
-        finally:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                for signum in _STOP_SIGNALS:
-                    loop.remove_signal_handler(signum)
 
 
 def run_command(

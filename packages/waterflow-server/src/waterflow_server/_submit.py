@@ -4,9 +4,7 @@ CLI follows the run through the server."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import signal
 import sys
 import time
 from pathlib import Path
@@ -18,16 +16,7 @@ from waterflow.dsl import WorkflowError, WorkflowSpec, load_workflow
 from waterflow.engine.types import SUCCESS, RunResult
 from waterflow_server._client import ClientError, ServerOptions, connect
 from waterflow_server._render import Renderer
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-class RunLeft(Exception):
-    """The command stopped following its run (a second Ctrl-C or SIGTERM)."""
-
-    def __init__(self, run_id: str) -> None:
-        super().__init__(run_id)
-        self.run_id = run_id
+from waterflow_server._signals import RunLeft, stop_signals, unless_left
 
 
 async def _submit_and_follow(
@@ -53,7 +42,6 @@ async def _submit_and_follow(
             return None
         run_id = submitted.run_id
         renderer.started(spec, run_id)
-        loop = asyncio.get_running_loop()
         cancelling: list[asyncio.Future[object]] = []
         leave = asyncio.Event()
 
@@ -63,8 +51,6 @@ async def _submit_and_follow(
             )
 
         def on_interrupt() -> None:
-            # The second one stops following through the normal way out, not by an
-            # exception raised inside the event loop.
             if cancelling:
                 leave.set()
                 return
@@ -81,27 +67,14 @@ async def _submit_and_follow(
                 renderer.event(_convert.event(event))
             return None
 
-        # SIGTERM (a service manager, a CI system cancelling its job) is taken as Ctrl-C is.
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            for signum in _STOP_SIGNALS:
-                loop.add_signal_handler(signum, on_interrupt)
-        watching = asyncio.ensure_future(watch())
-        leaving = asyncio.ensure_future(leave.wait())
-        try:
-            await asyncio.wait({watching, leaving}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                for signum in _STOP_SIGNALS:
-                    loop.remove_signal_handler(signum)
-            left = not watching.done()
-            for task in (watching, leaving):
-                task.cancel()
-            await asyncio.gather(watching, leaving, return_exceptions=True)
-            # The cancellation asked for is sent, however the command ends.
-            await asyncio.gather(*cancelling, return_exceptions=True)
-        if left:
-            raise RunLeft(run_id)
-        result = watching.result()
+        with stop_signals(on_interrupt):
+            try:
+                result = await unless_left(watch(), leave)
+            except RunLeft:
+                raise RunLeft(run_id) from None  # named, for the last line
+            finally:
+                # The cancellation asked for is sent, however the command ends.
+                await asyncio.gather(*cancelling, return_exceptions=True)
         if result is None:
             raise ClientError(f"the server ended the watch of run {run_id} before its end")
         return result
