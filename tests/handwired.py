@@ -15,9 +15,10 @@ from temporalio.worker import Worker
 from waterflow._registry import NodeRegistry
 from waterflow.engine.activities import Activities
 from waterflow.engine.executor import AgentRuntime
+from waterflow.engine.job_workflow import JobWorkflow
+from waterflow.engine.run_workflow import RunWorkflow
 from waterflow.engine.sandbox import workflow_runner
 from waterflow.engine.types import CONTROL_QUEUE
-from waterflow.engine.workflows import JobWorkflow, RunWorkflow
 
 
 def activities(agent_id: str, queue: str, tmp_path: Path, registry: NodeRegistry) -> Activities:

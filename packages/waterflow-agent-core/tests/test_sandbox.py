@@ -17,7 +17,8 @@ from typing import Any
 
 from temporalio import workflow
 
-from waterflow.engine import workflows
+from waterflow.engine.job_workflow import JobWorkflow
+from waterflow.engine.run_workflow import RunWorkflow
 from waterflow.engine.sandbox import SANDBOX_REIMPORTS, workflow_runner
 
 
@@ -53,6 +54,7 @@ def _sandbox_imports(cls: type) -> set[str]:
     return {n for n in recorder.names if n.split(".")[0] == "waterflow"}
 
 
-def test_each_workflow_instance_imports_only_the_workflow_module_and_its_parents() -> None:
-    for cls in (workflows.RunWorkflow, workflows.JobWorkflow):
-        assert _sandbox_imports(cls) == SANDBOX_REIMPORTS, cls.__name__
+def test_each_workflow_instance_imports_only_its_own_module_and_its_parents() -> None:
+    for cls in (RunWorkflow, JobWorkflow):
+        name = workflow._Definition.must_from_class(cls).name
+        assert _sandbox_imports(cls) == SANDBOX_REIMPORTS[name], cls.__name__

@@ -29,13 +29,12 @@ from waterflow.dsl import WorkflowSpec
 from waterflow.engine.client import Event, follow, start_run
 from waterflow.engine.converter import data_converter
 from waterflow.engine.search import ensure_search_attributes
-from waterflow.engine.types import SA_STATUS, SA_WORKFLOW, RunProgress, RunResult
+from waterflow.engine.types import SA_STATUS, SA_WORKFLOW, WORKFLOW_RUN, RunProgress, RunResult
 from waterflow_server import _convert
 from waterflow_server.config import TemporalSettings
 
-__all__ = ["RUN_WORKFLOW", "NoSuchRun", "Runs", "TemporalUnavailable"]
+__all__ = ["NoSuchRun", "Runs", "TemporalUnavailable"]
 
-RUN_WORKFLOW = "waterflow.run"
 _KEY_WORKFLOW = SearchAttributeKey.for_keyword(SA_WORKFLOW)
 _KEY_STATUS = SearchAttributeKey.for_keyword(SA_STATUS)
 _QUERY_TIMEOUT = 5.0
@@ -155,7 +154,7 @@ class Runs:
         self, *, workflow: str = "", status: str = "", limit: int = 20
     ) -> list[user_pb2.RunSummary]:
         client = await self.client()
-        clauses = [f"WorkflowType = {_quote(RUN_WORKFLOW)}"]
+        clauses = [f"WorkflowType = {_quote(WORKFLOW_RUN)}"]
         if workflow:
             clauses.append(f"{SA_WORKFLOW} = {_quote(workflow)}")
         if status:
@@ -174,7 +173,7 @@ class Runs:
         client = await self.client()
         handle = client.get_workflow_handle(run_id)
         description = await self._call(handle.describe())
-        if description.workflow_type != RUN_WORKFLOW:
+        if description.workflow_type != WORKFLOW_RUN:
             raise NoSuchRun(f"{run_id} is a {description.workflow_type} workflow, not a run")
         summary = self._summary(description)
         result: RunResult | None = None

@@ -19,10 +19,11 @@ from waterflow.agent.config import AgentConfig
 from waterflow.engine.activities import Activities
 from waterflow.engine.converter import data_converter
 from waterflow.engine.executor import AgentRuntime, safe_name
+from waterflow.engine.job_workflow import JobWorkflow
+from waterflow.engine.run_workflow import RunWorkflow
 from waterflow.engine.sandbox import workflow_runner
 from waterflow.engine.search import ensure_search_attributes
 from waterflow.engine.types import CONTROL_QUEUE, claim_queue_for
-from waterflow.engine.workflows import JobWorkflow, RunWorkflow
 from waterflow.secrets import load_secrets
 
 if TYPE_CHECKING:

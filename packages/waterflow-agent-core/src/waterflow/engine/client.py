@@ -14,6 +14,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
 from waterflow.dsl.model import WorkflowSpec
+from waterflow.engine.run_workflow import RunWorkflow
 from waterflow.engine.types import (
     CONTROL_QUEUE,
     JobProgress,
@@ -24,7 +25,7 @@ from waterflow.engine.types import (
     StepDefaults,
     StepReport,
 )
-from waterflow.engine.workflows import RunWorkflow, search_attributes
+from waterflow.engine.workflow_support import search_attributes
 
 
 def new_run_id(workflow_name: str) -> str:

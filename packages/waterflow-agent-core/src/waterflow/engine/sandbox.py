@@ -13,12 +13,13 @@ with it every module it imports that is not passed through. Two kinds are passed
   converter, about 20 ms of CPU per instance more (`python -X importtime` and a count of the
   modules the sandbox imports; see `SANDBOX_REIMPORTS` for what is left).
 
-The workflow module itself (`waterflow.engine.workflows`) is never passed through: Temporal
-isolates each instance's module state that way. Neither are `waterflow` and `waterflow.engine`:
-Temporal matches a passed-through name as a prefix, so passing `waterflow` would pass the
-workflow module too. They are imported in the sandbox as the workflow module's parents, which
-is cheap: `waterflow/__init__.py` takes the pure modules below from outside and imports nothing
-else at once (StepLog, which writes files and reads the clock, only when asked for).
+A workflow's own module (`waterflow.engine.run_workflow`, `waterflow.engine.job_workflow`) is
+never passed through: Temporal isolates each instance's module state that way. Neither are
+`waterflow` and `waterflow.engine`: Temporal matches a passed-through name as a prefix, so
+passing `waterflow` would pass the workflow modules too. They are imported in the sandbox as
+the workflow module's parents, which is cheap: `waterflow/__init__.py` takes the pure modules
+below from outside and imports nothing else at once (StepLog, which writes files and reads
+the clock, only when asked for).
 """
 
 from __future__ import annotations
@@ -59,13 +60,20 @@ _WATERFLOW_PURE = (
     "waterflow.expressions",
     # One cattrs converter and the payload converter: JSON in, attrs out, nothing else.
     "waterflow.engine.converter",
+    # What both workflows share: pure functions; the clock and search attributes they use are
+    # the workflow's own, through Temporal's workflow API.
+    "waterflow.engine.workflow_support",
 )
 
 PASSTHROUGH_MODULES = _LIBRARIES + _WATERFLOW_PURE
 
-#: What the sandbox still imports for each workflow instance, besides the standard library's
-#: restricted stand-ins (tests/test_sandbox.py holds it to this).
-SANDBOX_REIMPORTS = frozenset({"waterflow", "waterflow.engine", "waterflow.engine.workflows"})
+#: What the sandbox still imports for each workflow instance, by workflow type, besides the
+#: standard library's restricted stand-ins (tests/test_sandbox.py holds it to this): the
+#: workflow's own module and its parents, and nothing of the other workflow.
+SANDBOX_REIMPORTS = {
+    "waterflow.run": frozenset({"waterflow", "waterflow.engine", "waterflow.engine.run_workflow"}),
+    "waterflow.job": frozenset({"waterflow", "waterflow.engine", "waterflow.engine.job_workflow"}),
+}
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

@@ -35,6 +35,10 @@ def claim_queue_for(queue: str) -> str:
     return f"waterflow-claims-{queue}"
 
 
+#: Temporal workflow types.
+WORKFLOW_RUN = "waterflow.run"
+WORKFLOW_JOB = "waterflow.job"
+
 ACTIVITY_EXECUTE_NODE = "execute_node"
 ACTIVITY_CLAIM_WORKSPACE = "claim_workspace"
 
