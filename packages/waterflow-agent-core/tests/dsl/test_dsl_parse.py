@@ -504,6 +504,20 @@ def test_steps_context_sees_earlier_steps_only() -> None:
     ) == ["7:23: step 'one': 'steps.one' is not a step before this one"]
 
 
+def test_nesting_deeper_than_64_levels_is_refused_where_it_goes_too_deep() -> None:
+    # Flow collections: the 65th `[` is column 6 + 64 = 70.
+    assert problems("jobs: " + "[" * 70 + "]" * 70) == [
+        "1:70: invalid YAML: nested more than 64 levels deep"
+    ]
+    # Block collections: each `- ` opens a sequence; `jobs` is level 1.
+    assert problems("jobs:\n" + "- " * 70 + "x\n") == [
+        "2:127: invalid YAML: nested more than 64 levels deep"
+    ]
+    # 64 levels is still YAML: the workflow's own checks speak, not the depth limit.
+    deep = problems("jobs: " + "[" * 63 + "]" * 63)
+    assert deep and not any("levels deep" in p for p in deep)
+
+
 # -- reading files ---------------------------------------------------------------------
 
 

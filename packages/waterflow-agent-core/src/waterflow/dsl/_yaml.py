@@ -22,6 +22,7 @@ from ruamel.yaml.events import (
     SequenceStartEvent,
 )
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.parser import Parser
 from ruamel.yaml.reader import ReaderError
 
 from waterflow.dsl._errors import Problem, quote
@@ -49,6 +50,31 @@ _TIMESTAMP, _MERGE, _MAP, _SEQ = (_TAG + t for t in ("timestamp", "merge", "map"
 _TRUE = {"true", "yes", "on", "y"}
 _BREAK = re.compile(r"\r\n|\r|\n")
 _TUPLE = re.compile(r"\(('(?:[^'\\]|\\.)*'),\)")  # ruamel writes some tokens as ('x',)
+
+
+class _TooDeep(Exception):
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+class _ShallowParser(Parser):
+    """ruamel's parser, refusing nesting deeper than MAX_DEPTH as the composer takes each
+    event: ruamel's scanner slows down quadratically with depth, and its composer recurses.
+    Counting here rather than in a pass of its own reads the text once, not twice."""
+
+    def __init__(self, loader: Any) -> None:
+        super().__init__(loader)
+        self._depth = 0
+
+    def get_event(self) -> Any:
+        event = super().get_event()
+        if isinstance(event, MappingStartEvent | SequenceStartEvent):
+            self._depth += 1
+            if self._depth > MAX_DEPTH:
+                raise _TooDeep(int(event.start_mark.index))
+        elif isinstance(event, MappingEndEvent | SequenceEndEvent):
+            self._depth -= 1
+        return event
 
 
 class Source:
@@ -98,10 +124,13 @@ class Source:
 
     def compose(self) -> Node | None:
         """The document's root node, or None (with a problem) when there is none."""
-        if not self._shallow_enough():
-            return None
+        yaml = YAML(typ="safe", pure=True)
+        yaml.Parser = _ShallowParser
         try:
-            root: Node | None = YAML(typ="safe", pure=True).compose(self.text)
+            root: Node | None = yaml.compose(self.text)
+        except _TooDeep as exc:
+            self.error(exc.index, f"invalid YAML: nested more than {MAX_DEPTH} levels deep")
+            return None
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             what = exc.problem or exc.context or "malformed YAML"
@@ -134,26 +163,6 @@ class Source:
         if not self._check_shape(root):
             return None
         return root
-
-    def _shallow_enough(self) -> bool:
-        """Refuse deep nesting before composing: ruamel's scanner slows down quadratically
-        with it, and its composer recurses. Other errors are left to `compose`."""
-        depth = 0
-        try:
-            for event in YAML(typ="safe", pure=True).parse(self.text):
-                if isinstance(event, MappingStartEvent | SequenceStartEvent):
-                    depth += 1
-                    if depth > MAX_DEPTH:
-                        self.error(
-                            int(event.start_mark.index),
-                            f"invalid YAML: nested more than {MAX_DEPTH} levels deep",
-                        )
-                        return False
-                elif isinstance(event, MappingEndEvent | SequenceEndEvent):
-                    depth -= 1
-        except (YAMLError, RecursionError):
-            pass
-        return True
 
     def _check_shape(self, root: Node) -> bool:
         """Refuse documents that loop into themselves, nest too deep or expand too far."""
