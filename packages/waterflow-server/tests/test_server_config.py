@@ -29,6 +29,7 @@ def test_defaults_and_tokens_from_the_environment() -> None:
     assert config.listen.address == "0.0.0.0:9090"
     assert config.auth.user_tokens == ("user-token-uuuuuuuuuuuuu", "user-token-vvvvvvvvvvvvv")
     assert config.registry.agent_lease == timedelta(seconds=30)
+    assert config.database.log_retention == timedelta(days=30)
     assert (config.temporal.address, config.temporal.namespace) == ("localhost:7233", "default")
 
 
@@ -102,6 +103,16 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
             "duration; write it like 30s, 5m or 1h30m",
         ),
         (
+            {**TOKENS, "WATERFLOW_DATABASE_LOG_RETENTION": "30m"},
+            "database.log_retention (from WATERFLOW_DATABASE_LOG_RETENTION): must be at least "
+            "1h (or 0s to keep logs for ever)",
+        ),
+        (
+            {**TOKENS, "WATERFLOW_DATABASE_LOG_RETENTION": "a month"},
+            "database.log_retention (from WATERFLOW_DATABASE_LOG_RETENTION): 'a month' is not "
+            "a duration; write it like 30s, 5m or 1h30m",
+        ),
+        (
             {**TOKENS, "WATERFLOW_LOG_LEVEL": "loud"},
             "log.level (from WATERFLOW_LOG_LEVEL): 'loud' is not one of debug, info, warning, "
             "error",
@@ -152,3 +163,17 @@ def test_every_key_has_a_variable_and_a_row_in_the_docs() -> None:
     for key in CONFIG_KEYS:
         assert f"| `{key}` |" in rows, key
         assert f"`{env_var_for(key)}`" in rows, key
+
+
+@pytest.mark.parametrize(
+    ("text", "retention", "shown"),
+    [
+        ("7d", timedelta(days=7), "7d"),
+        ("1d12h", timedelta(hours=36), "1d12h"),
+        ("0s", timedelta(0), "0s"),
+    ],
+)
+def test_log_retention_in_days(text: str, retention: timedelta, shown: str) -> None:
+    config = load_config(None, environ={**TOKENS, "WATERFLOW_DATABASE_LOG_RETENTION": text})
+    assert config.database.log_retention == retention
+    assert redacted(config)["database"]["log_retention"] == shown

@@ -29,6 +29,7 @@ __all__ = [
     "RegistrySettings",
     "ServerConfig",
     "TemporalSettings",
+    "duration_text",
     "env_var_for",
     "load_config",
     "redacted",
@@ -59,9 +60,11 @@ class ListenSettings:
 
 @attrs.frozen
 class DatabaseSettings:
-    """`database`: the SQLite file of node reports and step logs."""
+    """`database`: the SQLite file of node reports and step logs, and how long a run's step
+    logs are kept after its last line (`0s`: for ever)."""
 
     path: Path = attrs.field(factory=_default_database)
+    log_retention: timedelta = timedelta(days=30)
 
 
 @attrs.frozen
@@ -160,9 +163,9 @@ def _suggest(key: str) -> str:
 
 # --- values ------------------------------------------------------------------------------------
 
-_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|h|m|s))+")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|d|h|m|s))+")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
 def _show(value: Any) -> str:
@@ -289,6 +292,8 @@ def _problems(config: ServerConfig) -> Iterator[tuple[str, str]]:
         yield f"listen.{given}", f"set without listen.{missing}; give both or neither"
     if config.registry.agent_lease < timedelta(seconds=1):
         yield "registry.agent_lease", "must be at least 1s"
+    if timedelta(0) < config.database.log_retention < timedelta(hours=1):
+        yield "database.log_retention", "must be at least 1h (or 0s to keep logs for ever)"
     auth = config.auth
     for key, tokens in (
         ("auth.agent_tokens", auth.agent_tokens),
@@ -362,6 +367,19 @@ def load_config(
     return config
 
 
+def duration_text(value: timedelta) -> str:
+    """A duration as the configuration writes it: `30d`, `1h30m`, `30s`, `0s`."""
+    seconds = value.total_seconds()
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            count, seconds = divmod(seconds, size)
+            parts.append(f"{int(count)}{unit}")
+    if seconds or not parts:
+        parts.append(f"{seconds:g}s")
+    return "".join(parts)
+
+
 def redacted(config: ServerConfig) -> dict[str, Any]:
     """The configuration for the "Configuration loaded" log line; tokens are counted, not shown."""
     data: dict[str, Any] = {}
@@ -371,7 +389,7 @@ def redacted(config: ServerConfig) -> dict[str, Any]:
         if key in _SECRET_KEYS:
             value = f"{len(value)} token(s)"
         elif isinstance(value, timedelta):
-            value = f"{value.total_seconds():g}s"
+            value = duration_text(value)
         elif isinstance(value, Path):
             value = str(value)
         data.setdefault(section, {})[name] = value

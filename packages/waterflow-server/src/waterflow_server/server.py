@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import ipaddress
 import signal
+import sqlite3
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,7 +22,13 @@ from waterflow._proto.v1 import agent_pb2_grpc, user_pb2_grpc
 from waterflow_server import __version__
 from waterflow_server.auth import AuthInterceptor, Tokens
 from waterflow_server.catalog import Catalog
-from waterflow_server.config import ConfigError, ServerConfig, load_config, redacted
+from waterflow_server.config import (
+    ConfigError,
+    ServerConfig,
+    duration_text,
+    load_config,
+    redacted,
+)
 from waterflow_server.logs import Logs
 from waterflow_server.runs import Runs, TemporalUnavailable
 from waterflow_server.service_agent import AgentService
@@ -31,6 +38,8 @@ from waterflow_server.store import Store, StoreError
 __all__ = ["ServerError", "WaterflowServer", "run_server"]
 
 STOP_GRACE = 5.0
+#: How often the step logs of runs past `database.log_retention` are removed (and at start).
+PRUNE_EVERY = 3600.0
 EXIT_OK = 0
 EXIT_ERROR = 1
 
@@ -67,6 +76,7 @@ class WaterflowServer:
         self.runs = Runs(config.temporal, client=temporal_client)
         self._server: grpc.aio.Server | None = None
         self._probe: asyncio.Task[None] | None = None
+        self._pruner: asyncio.Task[None] | None = None
         self.port = 0
 
     @property
@@ -121,6 +131,8 @@ class WaterflowServer:
             version=__version__,
         )
         self._probe = asyncio.create_task(self._probe_temporal())
+        if self.config.database.log_retention:
+            self._pruner = asyncio.create_task(self._prune_logs())
 
     async def _probe_temporal(self) -> None:
         """Connect to Temporal now, in the background, to say early whether it is there."""
@@ -129,11 +141,31 @@ class WaterflowServer:
         except TemporalUnavailable as exc:
             logger.warning("{}; runs can be submitted once it is", str(exc))
 
+    async def _prune_logs(self) -> None:
+        """At start, then every PRUNE_EVERY: drop the step logs of runs past the retention."""
+        retention = self.config.database.log_retention
+        while True:
+            try:
+                runs = await self.store.call(
+                    self.store.prune_logs, self.store.clock() - retention.total_seconds()
+                )
+            except (StoreError, sqlite3.Error) as exc:
+                logger.warning("Could not prune old step logs; trying again later: {}", exc)
+            else:
+                if runs:
+                    logger.info(
+                        "Pruned old step logs",
+                        runs=runs,
+                        retention=duration_text(retention),
+                    )
+            await asyncio.sleep(PRUNE_EVERY)
+
     async def stop(self, grace: float = STOP_GRACE) -> None:
-        if self._probe is not None:
-            self._probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe
+        for task in (self._probe, self._pruner):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None

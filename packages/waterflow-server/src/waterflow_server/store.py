@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS log_lines (
     UNIQUE (run_id, job, step, attempt, seq)
 );
 CREATE INDEX IF NOT EXISTS log_lines_run ON log_lines (run_id, id);
+CREATE INDEX IF NOT EXISTS log_lines_run_time ON log_lines (run_id, time);
 CREATE TABLE IF NOT EXISTS log_ends (
     run_id TEXT NOT NULL,
     job TEXT NOT NULL,
@@ -312,6 +313,23 @@ class Store:
         query += " ORDER BY id LIMIT ?"
         args.append(limit)
         return [LogRow(*r) for r in self.db.execute(query, args).fetchall()]
+
+    def prune_logs(self, before: float) -> int:
+        """Remove the lines and step ends of every run whose last line is older than `before`
+        (seconds since the epoch); returns how many runs. A run still writing keeps all of
+        its lines, however old the first ones."""
+        db = self.db
+        with _transaction(db):
+            runs = [
+                (run_id,)
+                for (run_id,) in db.execute(
+                    "SELECT run_id FROM log_lines GROUP BY run_id HAVING MAX(time) < ?",
+                    (before,),
+                )
+            ]
+            db.executemany("DELETE FROM log_lines WHERE run_id = ?", runs)
+            db.executemany("DELETE FROM log_ends WHERE run_id = ?", runs)
+        return len(runs)
 
     def open_steps(self, run_id: str) -> int:
         """How many step attempts of the run have lines but no end yet."""
