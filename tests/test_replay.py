@@ -24,8 +24,9 @@ from waterflow.engine.sandbox import PASSTHROUGH_MODULES
 from waterflow.engine.types import CANCELLED, FAILURE, SKIPPED, SUCCESS
 
 # Most of the language's decisions in two runs: needs and outputs, env at three levels and
-# GITHUB_ENV, `if:` that skips, a failure kept by continue-on-error, a failure that skips
-# what needs it, a matrix computed by an earlier job, and a local step.
+# GITHUB_ENV, `if:` that skips, a failure kept by continue-on-error (a step's and a job's,
+# which the jobs that need it see as `success`), a failure that skips what needs it, a matrix
+# computed by an earlier job, and a local step.
 _DECISIONS = """
 name: replay
 env: {LEVEL: workflow}
@@ -68,6 +69,16 @@ jobs:
     runs-on: QUEUE
     steps:
       - run: echo never
+  tolerated:
+    runs-on: QUEUE
+    continue-on-error: true
+    steps:
+      - run: exit 1
+  sees:
+    needs: tolerated
+    runs-on: QUEUE
+    steps:
+      - run: test "${{ needs.tolerated.result }}" = success
 """
 
 
@@ -89,12 +100,14 @@ async def test_runs_replay_under_the_default_sandbox(
     jobs = {key: job.result for key, job in result.jobs.items()}
     assert result.status == FAILURE, result
     assert jobs["plan"] == SUCCESS and jobs["broken"] == FAILURE and jobs["after"] == SKIPPED
+    assert (jobs["tolerated"], jobs["sees"]) == (FAILURE, SUCCESS)
     assert [job for job in jobs if job.startswith("each")] == ["each (1)", "each (2)"], jobs
     plan = result.jobs["plan"].steps
     assert [s.conclusion for s in plan] == [SUCCESS, SUCCESS, SKIPPED, SUCCESS, SUCCESS]
 
     histories = await _histories(client, result.run_id)
-    assert len(histories) == 1 + 4  # run, plan, two of each, broken (after never started)
+    # The run; plan, two of each, broken, tolerated, sees (after never started).
+    assert len(histories) == 1 + 6
     strict = SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
     )

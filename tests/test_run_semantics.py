@@ -144,6 +144,37 @@ jobs:
     assert steps["next"].outputs == {"saw": "failure/success"}
 
 
+async def test_a_job_that_continues_on_error_is_success_to_the_jobs_that_need_it(
+    run_workflow,
+) -> None:
+    result = await run_workflow(
+        """
+jobs:
+  flaky:
+    runs-on: QUEUE
+    continue-on-error: true
+    steps:
+      - run: exit 1
+  next:
+    needs: flaky
+    runs-on: QUEUE
+    steps:
+      - id: seen
+        run: echo "result=${{ needs.flaky.result }}" >> "$GITHUB_OUTPUT"
+  on_failure:
+    needs: flaky
+    if: failure()
+    runs-on: QUEUE
+    steps:
+      - run: echo never
+"""
+    )
+    assert result.status == SUCCESS
+    assert result.jobs["flaky"].result == FAILURE  # its own result: what happened
+    assert result.jobs["next"].steps[0].outputs == {"result": "success"}  # as on GitHub
+    assert result.jobs["on_failure"].result == SKIPPED
+
+
 async def test_retry_runs_the_step_again_until_it_passes(run_workflow, tmp_path: Path) -> None:
     counter = tmp_path / "attempts"
     result = await run_workflow(

@@ -47,6 +47,11 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
+#: The patch (`workflow.patched`) under which a continued job's `needs.<job>.result` is
+#: `success`, as on GitHub.
+_NEEDS_SEE_CONTINUED = "needs-result-of-a-continued-job-is-success"
+
+
 def _aggregate(job: JobSpec, results: list[JobResult]) -> JobResult:
     """What `needs.<job>` sees of a matrix job: failure if any instance failed."""
     if len(results) == 1 and results[0].job == job.id:
@@ -255,13 +260,24 @@ class RunWorkflow:
         except expressions.ExpressionError:
             return False
 
+    def _seen_result(self, job: JobSpec, result: JobResult) -> str:
+        """`needs.<job>.result`. As on GitHub, a failed job that continues on error is
+        `success` to the jobs that need it; its own result, in the run's, stays `failure`.
+        Runs started before this rule (no marker in their history) keep `failure`."""
+        if self._job_continues(job, result) and workflow.patched(_NEEDS_SEE_CONTINUED):
+            return SUCCESS
+        return result.result
+
     def _contexts(
         self, inp: RunInput, job: JobSpec, needs_view: dict[str, JobResult], status: str
     ) -> dict[str, Any]:
         return {
             "inputs": dict(inp.inputs),
             "needs": {
-                n: {"result": needs_view[n].result, "outputs": dict(needs_view[n].outputs)}
+                n: {
+                    "result": self._seen_result(inp.spec.jobs[n], needs_view[n]),
+                    "outputs": dict(needs_view[n].outputs),
+                }
                 for n in job.needs
             },
             "github": dict(self._github or inp.github),
@@ -388,7 +404,10 @@ class RunWorkflow:
             workflow_env=dict(inp.spec.env),
             inputs=dict(inp.inputs),
             needs={
-                n: NeedResult(result=needs_view[n].result, outputs=dict(needs_view[n].outputs))
+                n: NeedResult(
+                    result=self._seen_result(inp.spec.jobs[n], needs_view[n]),
+                    outputs=dict(needs_view[n].outputs),
+                )
                 for n in job.needs
             },
             github=github,
