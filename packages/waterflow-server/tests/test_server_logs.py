@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from pathlib import Path
 
@@ -265,6 +266,9 @@ async def test_the_server_prunes_old_step_logs_when_it_starts(
         if pruned:
             record = await log_lines.wait_for("Pruned old step logs")
             assert (record["runs"], record["retention"]) == (1, "30d")
+        # The store runs its calls one at a time, in order: a pruning started with the server
+        # has been handed to it by the time this first call returns, and ends before the next.
+        await server.store.call(server.store.open_steps, "fresh")
         old = await server.store.call(server.store.lines, "old")
         assert len(old) == (0 if pruned else 2)
         assert len(await server.store.call(server.store.lines, "long")) == 2
@@ -272,3 +276,24 @@ async def test_the_server_prunes_old_step_logs_when_it_starts(
         await server.stop(grace=0.5)
     if not pruned:
         assert not [r for r in log_lines if "Pruned" in r["message"]]
+
+
+async def test_a_pruning_that_fails_is_logged_and_the_server_goes_on(
+    tmp_path: Path, log_lines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def locked(self: Store, before: float) -> int:
+        raise sqlite3.OperationalError("database is locked")
+
+    # A real lock would also stop the server's start (its schema is written then).
+    monkeypatch.setattr(Store, "prune_logs", locked)
+    store = await _store_with_runs(tmp_path / "server.db", time.time())
+    await store.close()
+    server = WaterflowServer(server_config(tmp_path))
+    await server.start()
+    try:
+        record = await log_lines.wait_for("Could not prune old step logs")
+        assert record["level"] == "WARNING"
+        assert record["message"].endswith("trying again later: database is locked")
+        assert len(await server.store.call(server.store.lines, "old")) == 2
+    finally:
+        await server.stop(grace=0.5)
