@@ -12,12 +12,18 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from waterflow.engine.types import SUCCESS
+from waterflow.engine.types import AGENT_BUSY, SUCCESS
 
 pytestmark = pytest.mark.e2e
 
+SCHEDULED = PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
+STARTED = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
 
-async def _pending_steps(client: Client, workflow_id: str, *, unstarted: bool = False) -> int:
+
+async def _pending_steps(
+    client: Client, workflow_id: str, state: PendingActivityState.ValueType
+) -> int:
+    """How many steps of a job are pending in `state` (scheduled, or started)."""
     try:
         description = await client.get_workflow_handle(workflow_id).describe()
     except RPCError:
@@ -25,8 +31,7 @@ async def _pending_steps(client: Client, workflow_id: str, *, unstarted: bool = 
     return sum(
         1
         for a in description.raw_description.pending_activities
-        if a.activity_type.name == "execute_node"
-        and (not unstarted or a.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED)
+        if a.activity_type.name == "execute_node" and a.state == state
     )
 
 
@@ -78,10 +83,26 @@ jobs:
 """,
     )
 
-    async def blocker_queued() -> int:
-        return await _pending_steps(client, f"{blocker.id}.b")
+    async def blocker_waits_privately() -> bool:
+        # The holder refused the other job's step on that job's queue (`checkout` has its one
+        # slot), and the step now waits on the holder's private queue, started there: it takes
+        # the slot `checkout` frees, and holds the private queue's only place, so that `build`
+        # stays unstarted there. Had the step still been on its job's queue when `checkout`
+        # ended, it would take the slot there, and `build` would start on the private queue.
+        handle = client.get_workflow_handle(f"{blocker.id}.b")
+        try:
+            history = await handle.fetch_history()
+        except RPCError:
+            return False  # not started yet
+        refused = any(
+            e.activity_task_failed_event_attributes.failure.application_failure_info.type
+            == AGENT_BUSY
+            for e in history.events
+            if e.HasField("activity_task_failed_event_attributes")
+        )
+        return refused and await _pending_steps(client, f"{blocker.id}.b", STARTED) == 1
 
-    await wait_until(blocker_queued, 30, "the other job's step being scheduled")
+    await wait_until(blocker_waits_privately, 30, "the other job's step waiting on the holder")
     (marks / "go").touch()
     await wait_until(
         lambda: (marks / "blocker-started").exists(), 30, "the other job's step taking the slot"
@@ -90,7 +111,7 @@ jobs:
     async def build_queued() -> bool:
         # `build` waits, unstarted, on the holder's queue: the holder refused it on the job's
         # queue (its one slot is taken), and the step went to its private queue.
-        return await _pending_steps(client, f"{job.id}.j", unstarted=True) == 1
+        return await _pending_steps(client, f"{job.id}.j", SCHEDULED) == 1
 
     await wait_until(build_queued, 30, "`build` waiting, unstarted, on the holder's queue")
     holder.kill()
