@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import time
 from collections import OrderedDict
@@ -279,7 +280,9 @@ class Activities:
                 self._idle.set()
             if beat is not None:
                 beat.cancel()
-        log.info("Step finished", duration=round(outcome.duration, 3))
+        # After the outcome is on its way to Temporal, as the step's own cleanup (run_step).
+        duration = round(outcome.duration, 3)
+        loop.call_soon(functools.partial(log.info, "Step finished", duration=duration))
         return outcome
 
 

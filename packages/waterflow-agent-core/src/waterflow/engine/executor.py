@@ -24,7 +24,7 @@ import attrs
 
 from waterflow import expressions
 from waterflow._masking import SecretMasker
-from waterflow._node import NodeError, StepContext, StepInfo
+from waterflow._node import EnvFiles, NodeError, StepContext, StepInfo
 from waterflow._registry import NodeRegistry
 from waterflow._steplog import LineListener, StepLog
 from waterflow.dsl import GHA_NODE, is_action
@@ -340,7 +340,15 @@ async def run_step(
         log.info(f"step finished in {outcome.duration:.2f}s")
         return outcome
     finally:
-        log.close()
-        if prepared:
-            shutil.rmtree(step_tmp, ignore_errors=True)
-            remove_env_files(files)
+        # Closing the log and removing the step's files wait for the next turn of the loop:
+        # by then the activity has handed the outcome to Temporal, and this work overlaps
+        # with its trip to the server instead of delaying it. Nothing of the job can come
+        # back to this agent before (it comes through the same loop).
+        asyncio.get_running_loop().call_soon(_clean_up, log, step_tmp if prepared else None, files)
+
+
+def _clean_up(log: StepLog, step_tmp: Path | None, files: EnvFiles) -> None:
+    log.close()
+    if step_tmp is not None:
+        shutil.rmtree(step_tmp, ignore_errors=True)
+        remove_env_files(files)
