@@ -12,10 +12,10 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 ROOT = BENCH_DIR.parent
@@ -33,12 +33,13 @@ class Sizes:
     """How much each scenario does. `Sizes()` is what `nox -s bench` runs; `tiny()` is the
     smoke test's."""
 
-    repeats: int = 5  # repetitions of the dispatch scenarios (median)
+    repeats: int = 8  # repetitions of the dispatch scenarios (median; half of them in
+    # each order, see `in_turn`)
     sequential_steps: int = 100
     step_cost_steps: int = 5000  # no-op steps run through execute_node in process
     one_step_repeats: int = 5
     concurrent_jobs: int = 20
-    concurrent_steps: int = 25
+    concurrent_steps: int = 50
     cli_cold_repeats: int = 3
     cli_warm_repeats: int = 7
     agent_start_repeats: int = 5
@@ -213,6 +214,24 @@ def markdown_table(rows: list[Row]) -> str:
 
 
 # --- statistics ----------------------------------------------------------------------------
+
+
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+
+
+async def in_turn(
+    repetition: int, ours: Callable[[], Awaitable[_A]], baseline: Callable[[], Awaitable[_B]]
+) -> tuple[_A, _B]:
+    """Run Waterflow's side and the baseline's one after the other: Waterflow's first on even
+    repetitions, the baseline's first on odd ones. Whatever a run leaves behind for the next
+    (the server finishing off its workflows, a collection in this process) then weighs on
+    each side alike."""
+    if repetition % 2 == 0:
+        first = await ours()
+        return first, await baseline()
+    second = await baseline()
+    return await ours(), second
 
 
 def median(values: list[float]) -> float:

@@ -19,7 +19,7 @@ from collections.abc import Awaitable
 import baseline_temporal as bare
 from temporalio.client import Client
 
-from scenarios._common import Bench, Row, cpu_seconds, median, ratio_at_least
+from scenarios._common import Bench, Row, cpu_seconds, in_turn, median, ratio_at_least
 from scenarios._waterflow import inprocess_agent, noop_step, run_workflow, steps_workflow
 
 NAME = "concurrent"
@@ -61,9 +61,12 @@ async def run(bench: Bench) -> list[Row]:
         await run_workflow(client, steps_workflow(queue, noop_step(), 2, jobs=2))  # warm-up
         await bare.run_many(bare_client, bare_queue, bare.NOOP, 2, 2)
         for rep in range(sizes.repeats):
-            wf = await timed("wf", _seconds(run_workflow(client, text)))
-            base = await timed(
-                "bare", bare.run_many(bare_client, bare_queue, bare.NOOP, jobs, steps)
+            wf, base = await in_turn(
+                rep,
+                lambda: timed("wf", _seconds(run_workflow(client, text))),
+                lambda: timed(
+                    "bare", bare.run_many(bare_client, bare_queue, bare.NOOP, jobs, steps)
+                ),
             )
             other = await bare.run_many(
                 bare_client, bare_queue, bare.NOOP, jobs, steps, activity_queue=other_queue

@@ -19,12 +19,13 @@ remote activities by design.
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 import baseline_temporal as bare
 from temporalio.client import Client
 
-from scenarios._common import Bench, Row, median, ratio_at_most
+from scenarios._common import Bench, Row, in_turn, median, ratio_at_most
 from scenarios._waterflow import (
     inprocess_agent,
     local_step,
@@ -71,8 +72,13 @@ async def run(bench: Bench) -> list[Row]:
         await bare.run_sequence(bare_client, bare_queue, bare.NOOP, 2, activity_queue=other_queue)
         for rep in range(sizes.repeats):
             for kind, (step, activity, argument) in kinds.items():
-                wf, _ = await run_workflow(client, steps_workflow(queue, step, n))
-                base = await bare.run_sequence(bare_client, bare_queue, activity, n, argument)
+                (wf, _), base = await in_turn(
+                    rep,
+                    functools.partial(run_workflow, client, steps_workflow(queue, step, n)),
+                    functools.partial(
+                        bare.run_sequence, bare_client, bare_queue, activity, n, argument
+                    ),
+                )
                 times[f"wf-{kind}"].append(wf)
                 times[f"bare-{kind}"].append(base)
                 bench.log(
