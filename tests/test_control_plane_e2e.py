@@ -388,6 +388,45 @@ async def test_a_second_signal_stops_following_and_the_run_is_still_cancelled(
     await wait_until(shown_cancelled, 120, "the run's end as cancelled", interval=0.5)
 
 
+async def test_a_signal_before_the_run_is_submitted_ends_the_command_in_one_line(
+    tmp_path: Path,
+) -> None:
+    # A "server" that takes the connection and never answers: the command is still waiting to
+    # submit the run when the signal comes, before it watches for signals itself.
+    accepted = asyncio.Event()
+    held: list[asyncio.StreamWriter] = []
+
+    async def take(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        accepted.set()
+
+    silent = await asyncio.start_server(take, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    (tmp_path / "w.yaml").write_text(
+        "name: w\njobs:\n  a:\n    runs-on: q\n    steps:\n      - run: 'true'\n"
+    )
+    run = await asyncio.create_subprocess_exec(
+        str(BIN / "waterflow"),
+        "run",
+        "w.yaml",
+        env=_env(WATERFLOW_SERVER_ADDRESS=f"127.0.0.1:{port}", WATERFLOW_SERVER_TOKEN=USER_TOKEN),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await asyncio.wait_for(accepted.wait(), 60)
+        run.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(run.communicate(), 60)
+    finally:
+        for writer in held:
+            writer.close()
+        silent.close()
+    assert run.returncode == 130, (out.decode(), err.decode())
+    assert err.decode() == "interrupted\n"
+    assert out.decode() == ""
+
+
 # --- the agent dies mid-step: the lines it sent are kept -----------------------------------------
 
 
