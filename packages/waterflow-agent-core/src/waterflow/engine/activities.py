@@ -191,15 +191,9 @@ class Activities:
             if not info.is_local:  # a local activity has no heartbeats: its job's task does
                 activity.heartbeat(*details)
 
-        # Heartbeats every heartbeat_interval while the step runs, from a timer rather than a
-        # task: a step that ends at once costs no task to start, cancel and await.
+        # Heartbeats every heartbeat_interval while the step runs (see _KeepAlive).
         loop = asyncio.get_running_loop()
-        beat: asyncio.TimerHandle | None = None
-
-        def keep_alive() -> None:
-            nonlocal beat
-            activity.heartbeat(*latest)
-            beat = loop.call_later(self.heartbeat_interval, keep_alive)
+        beat = _KeepAlive(loop, self.heartbeat_interval, latest)
 
         timeout = None
         if info.start_to_close_timeout is not None:
@@ -238,7 +232,7 @@ class Activities:
         )
         log.info("Step started")
         if not info.is_local:  # a local activity has no heartbeats: its job's task does
-            beat = loop.call_later(self.heartbeat_interval, keep_alive)
+            beat.start()
         self._running += 1
         self._idle.clear()
         try:
@@ -278,12 +272,40 @@ class Activities:
             self._last_change = time.monotonic()
             if self._running == 0:
                 self._idle.set()
-            if beat is not None:
-                beat.cancel()
+            beat.stop()
         # After the outcome is on its way to Temporal, as the step's own cleanup (run_step).
         duration = round(outcome.duration, 3)
         loop.call_soon(functools.partial(log.info, "Step finished", duration=duration))
         return outcome
+
+
+class _KeepAlive:
+    """Heartbeats a running step every `interval` seconds with its latest details, from a
+    timer rather than a task: a step that ends at once costs no task to start, cancel and
+    await. Stopped, it holds no reference cycle: a self-rescheduling closure would, and with
+    it the timer's copy of the activity's context, until the garbage collector came by."""
+
+    __slots__ = ("_details", "_handle", "_interval", "_loop")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, interval: float, details: list[Any]
+    ) -> None:
+        self._loop = loop
+        self._interval = interval
+        self._details = details
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        self._handle = self._loop.call_later(self._interval, self._beat)
+
+    def _beat(self) -> None:
+        activity.heartbeat(*self._details)
+        self.start()
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 def _cancel_reason(why: activity.ActivityCancellationDetails | None) -> str:
