@@ -108,6 +108,11 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
             "1h (or 0s to keep logs for ever)",
         ),
         (
+            {**TOKENS, "WATERFLOW_REGISTRY_FORGET_AFTER": "30m"},
+            "registry.forget_after (from WATERFLOW_REGISTRY_FORGET_AFTER): must be at least "
+            "1h (or 0s to keep agents for ever)",
+        ),
+        (
             {**TOKENS, "WATERFLOW_DATABASE_LOG_RETENTION": "a month"},
             "database.log_retention (from WATERFLOW_DATABASE_LOG_RETENTION): 'a month' is not "
             "a duration; write it like 30s, 5m or 1h30m",

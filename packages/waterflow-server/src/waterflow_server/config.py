@@ -77,9 +77,11 @@ class AuthSettings:
 
 @attrs.frozen
 class RegistrySettings:
-    """`registry`: how long an agent counts as live after its last report or heartbeat."""
+    """`registry`: how long an agent counts as live after its last report or heartbeat, and
+    how long after that the server forgets it (`0s`: never)."""
 
     agent_lease: timedelta = timedelta(seconds=30)
+    forget_after: timedelta = timedelta(days=30)
 
 
 @attrs.frozen
@@ -294,6 +296,8 @@ def _problems(config: ServerConfig) -> Iterator[tuple[str, str]]:
         yield "registry.agent_lease", "must be at least 1s"
     if timedelta(0) < config.database.log_retention < timedelta(hours=1):
         yield "database.log_retention", "must be at least 1h (or 0s to keep logs for ever)"
+    if timedelta(0) < config.registry.forget_after < timedelta(hours=1):
+        yield "registry.forget_after", "must be at least 1h (or 0s to keep agents for ever)"
     auth = config.auth
     for key, tokens in (
         ("auth.agent_tokens", auth.agent_tokens),

@@ -9,7 +9,8 @@ import ipaddress
 import signal
 import sqlite3
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ from waterflow_server.store import Store, StoreError
 __all__ = ["ServerError", "WaterflowServer", "run_server"]
 
 STOP_GRACE = 5.0
-#: How often the step logs of runs past `database.log_retention` are removed (and at start).
+#: How often the step logs of runs past `database.log_retention` are removed, and the agents
+#: not heard from for `registry.forget_after` forgotten (and at start).
 PRUNE_EVERY = 3600.0
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -131,8 +133,8 @@ class WaterflowServer:
             version=__version__,
         )
         self._probe = asyncio.create_task(self._probe_temporal())
-        if self.config.database.log_retention:
-            self._pruner = asyncio.create_task(self._prune_logs())
+        if self.config.database.log_retention or self.config.registry.forget_after:
+            self._pruner = asyncio.create_task(self._prune())
 
     async def _probe_temporal(self) -> None:
         """Connect to Temporal now, in the background, to say early whether it is there."""
@@ -141,24 +143,40 @@ class WaterflowServer:
         except TemporalUnavailable as exc:
             logger.warning("{}; runs can be submitted once it is", str(exc))
 
-    async def _prune_logs(self) -> None:
-        """At start, then every PRUNE_EVERY: drop the step logs of runs past the retention."""
+    async def _prune(self) -> None:
+        """At start, then every PRUNE_EVERY: drop the step logs of runs past the retention,
+        and forget the agents whose lease ended longer ago than `registry.forget_after`."""
         retention = self.config.database.log_retention
+        forget_after = self.config.registry.forget_after
         while True:
-            try:
-                runs = await self.store.call(
-                    self.store.prune_logs, self.store.clock() - retention.total_seconds()
+            if retention:
+                runs = await self._prune_step(
+                    self.store.prune_logs, retention, "Could not prune old step logs"
                 )
-            except (StoreError, sqlite3.Error) as exc:
-                logger.warning("Could not prune old step logs; trying again later: {}", exc)
-            else:
                 if runs:
                     logger.info(
-                        "Pruned old step logs",
-                        runs=runs,
-                        retention=duration_text(retention),
+                        "Pruned old step logs", runs=runs, retention=duration_text(retention)
+                    )
+            if forget_after:
+                agents = await self._prune_step(
+                    self.store.forget_agents, forget_after, "Could not forget old agents"
+                )
+                if agents:
+                    logger.info(
+                        "Forgot agents not heard from",
+                        agents=agents,
+                        forget_after=duration_text(forget_after),
                     )
             await asyncio.sleep(PRUNE_EVERY)
+
+    async def _prune_step(self, prune: Callable[[float], int], age: timedelta, failure: str) -> int:
+        """Run one pruning on the store for what is older than `age`; a failure is a warning
+        (the next round tries again), and counts as nothing pruned."""
+        try:
+            return await self.store.call(prune, self.store.clock() - age.total_seconds())
+        except (StoreError, sqlite3.Error) as exc:
+            logger.warning("{}; trying again later: {}", failure, exc)
+            return 0
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
         for task in (self._probe, self._pruner):

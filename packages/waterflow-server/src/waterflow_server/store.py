@@ -331,6 +331,13 @@ class Store:
             db.executemany("DELETE FROM log_ends WHERE run_id = ?", runs)
         return len(runs)
 
+    def forget_agents(self, before: float) -> int:
+        """Remove the agents whose lease ended before `before` (seconds since the epoch), with
+        their nodes; returns how many. Their step log lines stay (they belong to runs)."""
+        with _transaction(self.db):
+            cursor = self.db.execute("DELETE FROM agents WHERE lease_until < ?", (before,))
+        return cursor.rowcount
+
     def open_steps(self, run_id: str) -> int:
         """How many step attempts of the run have lines but no end yet."""
         row = self.db.execute(
