@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import time
 from pathlib import Path
 
 import grpc
 import pytest
-from server_testing import AGENT, USER, registry_of, server_config
+from server_testing import AGENT, USER, registry_of
 
 from waterflow._masking import SecretMasker
 from waterflow._proto.v1 import agent_pb2, user_pb2
@@ -17,8 +15,6 @@ from waterflow._steplog import StepLog
 from waterflow.dsl import parse_workflow
 from waterflow.engine.types import StepInput
 from waterflow_server.logs import Logs
-from waterflow_server.server import WaterflowServer
-from waterflow_server.store import NewLine, Store
 
 
 def batch(
@@ -214,86 +210,3 @@ async def test_push_needs_the_agent_token(server, agent_stub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await agent_stub.PushLogs(batch("run-8", range(1, 2)), metadata=USER)
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
-
-
-DAY = 86_400.0
-
-
-async def _store_with_runs(path: Path, now: float) -> Store:
-    """Runs `old` (last line 40 days ago), `fresh` (an hour ago) and `long` (first line 40
-    days ago, last a minute ago), each with its step's end."""
-    store = Store(path)
-    await store.open()
-    runs = {
-        "old": [now - 40 * DAY, now - 40 * DAY + 1],
-        "fresh": [now - 3600],
-        "long": [now - 40 * DAY, now - 60],
-    }
-    for run_id, times in runs.items():
-        lines = [
-            NewLine(run_id, "build", "s", 0, "Step s", 1, seq, stamp, "out", f"line {seq}")
-            for seq, stamp in enumerate(times, 1)
-        ]
-        await store.call(store.add_lines, "agent-1", lines, [(run_id, "build", "s", 1, len(times))])
-    return store
-
-
-async def test_pruning_removes_whole_runs_whose_last_line_is_past_the_retention(
-    tmp_path: Path,
-) -> None:
-    now = 1_800_000_000.0
-    store = await _store_with_runs(tmp_path / "s.db", now)
-    try:
-        assert await store.call(store.prune_logs, now - 30 * DAY) == 1
-        kept = {run: len(await store.call(store.lines, run)) for run in ("old", "fresh", "long")}
-        assert kept == {"old": 0, "fresh": 1, "long": 2}
-        ends = store.db.execute("SELECT run_id FROM log_ends ORDER BY run_id").fetchall()
-        assert ends == [("fresh",), ("long",)]
-        assert await store.call(store.prune_logs, now - 30 * DAY) == 0
-    finally:
-        await store.close()
-
-
-@pytest.mark.parametrize(("retention", "pruned"), [("30d", True), ("0s", False)])
-async def test_the_server_prunes_old_step_logs_when_it_starts(
-    tmp_path: Path, log_lines, retention: str, pruned: bool
-) -> None:
-    store = await _store_with_runs(tmp_path / "server.db", time.time())
-    await store.close()
-    server = WaterflowServer(server_config(tmp_path, **{"database.log_retention": retention}))
-    await server.start()
-    try:
-        if pruned:
-            record = await log_lines.wait_for("Pruned old step logs")
-            assert (record["runs"], record["retention"]) == (1, "30d")
-        # The store runs its calls one at a time, in order: a pruning started with the server
-        # has been handed to it by the time this first call returns, and ends before the next.
-        await server.store.call(server.store.open_steps, "fresh")
-        old = await server.store.call(server.store.lines, "old")
-        assert len(old) == (0 if pruned else 2)
-        assert len(await server.store.call(server.store.lines, "long")) == 2
-    finally:
-        await server.stop(grace=0.5)
-    if not pruned:
-        assert not [r for r in log_lines if "Pruned" in r["message"]]
-
-
-async def test_a_pruning_that_fails_is_logged_and_the_server_goes_on(
-    tmp_path: Path, log_lines, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def locked(self: Store, before: float) -> int:
-        raise sqlite3.OperationalError("database is locked")
-
-    # A real lock would also stop the server's start (its schema is written then).
-    monkeypatch.setattr(Store, "prune_logs", locked)
-    store = await _store_with_runs(tmp_path / "server.db", time.time())
-    await store.close()
-    server = WaterflowServer(server_config(tmp_path))
-    await server.start()
-    try:
-        record = await log_lines.wait_for("Could not prune old step logs")
-        assert record["level"] == "WARNING"
-        assert record["message"].endswith("trying again later: database is locked")
-        assert len(await server.store.call(server.store.lines, "old")) == 2
-    finally:
-        await server.stop(grace=0.5)
