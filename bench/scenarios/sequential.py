@@ -12,7 +12,8 @@ through the server's matching. Waterflow's steps get it too while the agent deci
 holds its workspace (they are scheduled on the job's own queue); steps with `retry:`, and
 those of a job whose workspace another agent holds, go to that agent's private queue. The third
 baseline, bare activities on another task queue, shows what eager dispatch is worth.
-Also one step alone end to end, which shows the fixed cost of a run, and the no-op step with
+Also one step alone end to end, which shows the fixed cost of a run; from it and the N-step
+run, what each step after the first adds (the fixed cost taken out); and the no-op step with
 `local: true`: a Temporal local activity in the agent deciding the job, below the floor of
 remote activities by design.
 """
@@ -102,6 +103,11 @@ async def run(bench: Bench) -> list[Row]:
     def paired(wf: str, base: str) -> float:
         return median([a / b for a, b in zip(times[wf], times[base], strict=True)])
 
+    def after_the_first(key: str, side: str) -> float:
+        """What each step after the first adds to a run (ms): the run's fixed cost (for
+        Waterflow its run and job workflows and the claim) taken out."""
+        return (median(times[key]) - median(one[side])) / max(n - 1, 1) * 1000
+
     runs = f"{n} steps, median of {sizes.repeats}"
     return [
         Row(
@@ -161,5 +167,15 @@ async def run(bench: Bench) -> list[Row]:
             median(one["bare"]) * 1000,
             "bare 1-activity workflow",
             note=f"median of {sizes.one_step_repeats}",
+        ),
+        Row(
+            "1 sequential",
+            "`uses: bench/noop`, each step after the first",
+            after_the_first("wf-noop", "wf"),
+            "ms",
+            after_the_first("bare-noop", "bare"),
+            "bare no-op activity",
+            note=f"(median {n}-step run − median 1-step run) / {n - 1}: a run's fixed cost "
+            "taken out",
         ),
     ]
