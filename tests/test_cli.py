@@ -29,18 +29,21 @@ def run(
     )
 
 
-@pytest.mark.e2e
-def test_example_runs_end_to_end_on_the_embedded_default(tmp_path: Path) -> None:
-    proc = run(
+def run_embedded(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`waterflow run <args>` on the embedded default, its state and home in `tmp_path`."""
+    return run(
         str(BIN / "waterflow"),
         "run",
-        str(ROOT / "examples" / "hello.yaml"),
-        "--input",
-        "who=CI",
+        *args,
         cwd=tmp_path,
         WATERFLOW_EMBEDDED_DIR=str(tmp_path / "state"),
         HOME=str(tmp_path),
     )
+
+
+@pytest.mark.e2e
+def test_example_runs_end_to_end_on_the_embedded_default(tmp_path: Path) -> None:
+    proc = run_embedded(tmp_path, str(ROOT / "examples" / "hello.yaml"), "--input", "who=CI")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "build / Compose the greeting" in out
@@ -57,15 +60,7 @@ def test_run_json_prints_the_whole_result_and_exit_1_on_failure(tmp_path: Path) 
         "      - id: a\n        run: echo out=1 >> $GITHUB_OUTPUT\n"
         "      - id: b\n        run: echo bad; exit 4\n"
     )
-    proc = run(
-        str(BIN / "waterflow"),
-        "run",
-        str(wf),
-        "--json",
-        cwd=tmp_path,
-        WATERFLOW_EMBEDDED_DIR=str(tmp_path / "state"),
-        HOME=str(tmp_path),
-    )
+    proc = run_embedded(tmp_path, str(wf), "--json")
     assert proc.returncode == 1, proc.stderr
     result = json.loads(proc.stdout)
     assert result["status"] == "failure"
@@ -150,13 +145,33 @@ def test_run_shows_step_summaries(tmp_path: Path) -> None:
         "      - run: |\n          echo '### Results' >> $GITHUB_STEP_SUMMARY\n"
         "          echo '- 3 passed' >> $GITHUB_STEP_SUMMARY\n"
     )
-    proc = run(
-        str(BIN / "waterflow"),
-        "run",
-        str(wf),
-        cwd=tmp_path,
-        WATERFLOW_EMBEDDED_DIR=str(tmp_path / "state"),
-        HOME=str(tmp_path),
-    )
+    proc = run_embedded(tmp_path, str(wf))
     assert proc.returncode == 0, proc.stderr
     assert "      summary:\n        ### Results\n        - 3 passed" in proc.stdout
+
+
+@pytest.mark.e2e
+def test_run_shows_jobs_by_their_rendered_names(tmp_path: Path) -> None:
+    wf = tmp_path / "named.yaml"
+    wf.write_text(
+        "jobs:\n"
+        "  build:\n"
+        "    name: Build on ${{ matrix.os }}\n"
+        "    runs-on: nq\n"
+        "    strategy: {matrix: {os: [linux]}}\n"
+        "    steps:\n"
+        "      - run: echo built\n"
+        "  plain:\n"
+        "    runs-on: nq\n"
+        "    steps:\n"
+        "      - run: echo plain\n"
+    )
+    proc = run_embedded(tmp_path, str(wf))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "▶ Build on linux" in lines
+    assert any(line.startswith("  ✓ Build on linux / Run echo built") for line in lines)
+    assert any(line.startswith("✓ Build on linux success") for line in lines)
+    # A job without a name is shown by its id, as before.
+    assert "▶ plain" in lines
+    assert "build (linux)" not in proc.stdout

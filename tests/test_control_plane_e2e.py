@@ -236,6 +236,7 @@ jobs:
           echo "after the go"
           echo "greeting=hi" >> "$GITHUB_OUTPUT"
   train:
+    name: Train on ${{{{ needs.build.outputs.greeting }}}}
     needs: build
     runs-on: {gpu}
     steps:
@@ -270,6 +271,8 @@ jobs:
     assert run.returncode == 0, (run_out.decode(), run_err.decode())
     text = run_out.decode()
     assert "✓ build / Talk slowly" in text
+    # A job's rendered name travels through the server with its events and its report.
+    assert "✓ Train on hi / Run echo " in text
     assert "build.outputs.greeting = hi" in text
     assert "✓ followed success" in text
 
@@ -280,6 +283,7 @@ jobs:
     assert code == 0
     assert out.splitlines()[0].startswith(f"Run {run_id} of followed: success")
     assert f"✓ build on {cpu} (agent agent-{cpu}): success" in out
+    assert f"✓ Train on hi on {gpu} (agent agent-{gpu}): success" in out
     code, out, _ = await cli("logs", run_id, "--job", "train", server=server)
     assert [line for line in out.splitlines() if line.endswith("| trained on hi")]
     assert all(line.startswith("train | ") for line in out.splitlines())

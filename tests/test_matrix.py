@@ -173,3 +173,68 @@ jobs:
     misplaced = result.jobs["misplaced"]
     assert misplaced.result == FAILURE
     assert "runs-on gave 'not a queue', which is not a task queue name" in (misplaced.error or "")
+
+
+async def test_job_names_are_shown_as_github_shows_them(run_workflow) -> None:
+    result = await run_workflow(
+        """
+on:
+  workflow_dispatch:
+    inputs:
+      target: {required: true}
+jobs:
+  build:
+    name: Build on ${{ matrix.os }}
+    runs-on: QUEUE
+    strategy:
+      matrix:
+        os: [linux, bsd]
+    steps:
+      - run: "true"
+  test:
+    name: Test
+    runs-on: QUEUE
+    strategy:
+      matrix:
+        py: ["3.11", "3.12"]
+    steps:
+      - run: "true"
+  deploy:
+    name: Deploy to ${{ inputs.target }}
+    needs: [build, test]
+    runs-on: QUEUE
+    steps:
+      - run: "true"
+  never:
+    name: Never to ${{ inputs.target }}
+    if: false
+    runs-on: QUEUE
+    steps:
+      - run: "true"
+  odd:
+    name: Odd ${{ fromJSON(inputs.target) }}
+    runs-on: QUEUE
+    steps:
+      - run: "true"
+  plain:
+    runs-on: QUEUE
+    steps:
+      - run: "true"
+""",
+        inputs={"target": "prod"},
+    )
+    assert result.status == SUCCESS, result
+    assert {key: job.name for key, job in result.jobs.items()} == {
+        # The matrix in the name: each combination its own.
+        "build (linux)": "Build on linux",
+        "build (bsd)": "Build on bsd",
+        # A name without the matrix gets the combination's values, as on GitHub.
+        "test (3.11)": "Test (3.11)",
+        "test (3.12)": "Test (3.12)",
+        "deploy": "Deploy to prod",
+        "never": "Never to prod",  # skipped, and still named
+        # A name that cannot be rendered is shown as written; the job runs.
+        "odd": "Odd ${{ fromJSON(inputs.target) }}",
+        "plain": "",  # no name: shown by its id
+    }
+    assert result.jobs["odd"].result == SUCCESS

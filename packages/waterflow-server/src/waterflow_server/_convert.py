@@ -55,6 +55,7 @@ def job_message(result: JobResult) -> user_pb2.Job:
         steps=[step_message(s) for s in result.steps],
         outputs=result.outputs,
         error=result.error or "",
+        name=result.name,
     )
     if result.started_at is not None:
         message.started_at = result.started_at
@@ -71,6 +72,7 @@ def progress_message(progress: JobProgress, runs_on: str = "") -> user_pb2.Job:
         agent_id=progress.agent_id,
         current_step=progress.current_step or "",
         steps=[step_message(s) for s in progress.steps],
+        name=progress.name,
     )
 
 
@@ -85,6 +87,7 @@ def job_result(message: user_pb2.Job) -> JobResult:
         started_at=message.started_at if message.HasField("started_at") else None,
         duration=message.duration if message.HasField("duration") else None,
         error=message.error or None,
+        name=message.name,
     )
 
 
@@ -119,7 +122,9 @@ def run_result(run: user_pb2.Run) -> RunResult:
 
 
 def event_message(event: Event) -> user_pb2.RunEvent:
-    message = user_pb2.RunEvent(kind=event.kind, job=event.job, step_name=event.step_name or "")
+    message = user_pb2.RunEvent(
+        kind=event.kind, job=event.job, step_name=event.step_name or "", name=event.name
+    )
     if event.step is not None:
         message.step.CopyFrom(step_message(event.step))
     if event.job_result is not None:
@@ -135,4 +140,5 @@ def event(message: user_pb2.RunEvent) -> Event:
         step_name=message.step_name or None,
         job_result=job_result(message.job_result) if message.HasField("job_result") else None,
         status=message.job_result.status if message.HasField("job_result") else None,
+        name=message.name,
     )

@@ -64,17 +64,17 @@ class Renderer:
 
     def event(self, event: Event) -> None:
         if event.kind == "job-started":
-            self._out(f"▶ {event.job}", fg="cyan")
+            self._out(f"▶ {event.label}", fg="cyan")
         elif event.kind == "step-started" and event.step_name:
-            self._out(f"  … {event.job} / {event.step_name}")
+            self._out(f"  … {event.label} / {event.step_name}")
         elif event.kind == "step-finished" and event.step is not None:
-            self._step(event.job, event.step)
+            self._step(event.label, event.step)
         elif event.kind == "job-finished" and event.job_result is not None:
             result = event.job_result
             mark = _MARK.get(result.result, "?")
             why = f": {result.error}" if result.error else ""
             self._out(
-                f"{mark} {event.job} {result.result} {_seconds(result.duration)}{why}",
+                f"{mark} {event.label} {result.result} {_seconds(result.duration)}{why}",
                 fg={SUCCESS: "green", FAILURE: "red"}.get(result.result),
             )
 

@@ -88,7 +88,8 @@ def _show(run: user_pb2.Run) -> None:
         where = f" on {job.runs_on}" if job.runs_on else ""
         agent = f" (agent {job.agent_id})" if job.agent_id else ""
         duration = f" {job.duration:.1f}s" if job.HasField("duration") else ""
-        click.echo(f"{_MARK.get(job.status, '?')} {job.job}{where}{agent}: {job.status}{duration}")
+        label = job.name or job.job
+        click.echo(f"{_MARK.get(job.status, '?')} {label}{where}{agent}: {job.status}{duration}")
         if job.error:
             click.echo(f"    {job.error}")
         for step in job.steps:

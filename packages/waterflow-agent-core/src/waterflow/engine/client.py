@@ -78,6 +78,12 @@ class Event:
     step_name: str | None = None
     job_result: JobResult | None = None
     status: str | None = None
+    name: str = ""  # the job's `name:`, rendered (JobResult.name)
+
+    @property
+    def label(self) -> str:
+        """How the job is shown: its name, or its key (`build (linux, 3.11)`)."""
+        return self.name or self.job
 
 
 class _Follower:
@@ -86,11 +92,16 @@ class _Follower:
     def __init__(self, client: Client, run_id: str, emit: Callable[[Event], None]) -> None:
         self.client = client
         self.run_id = run_id
-        self.emit = emit
+        self._emit = emit
         self.started: set[str] = set()
         self.finished: set[str] = set()
         self.steps_seen: dict[str, int] = {}
         self.current: dict[str, str | None] = {}
+        self.names: dict[str, str] = {}
+
+    def emit(self, event: Event) -> None:
+        name = self.names.get(event.job, "")
+        self._emit(attrs.evolve(event, name=name) if name else event)
 
     async def _job_progress(self, workflow_id: str) -> JobProgress | None:
         handle = self.client.get_workflow_handle(workflow_id)
@@ -127,6 +138,8 @@ class _Follower:
 
     async def poll(self, run: RunProgress) -> None:
         for job, state in run.jobs.items():
+            if state.name:
+                self.names[job] = state.name
             if job in run.results:
                 self._finish(job, run.results[job])
             elif state.status == "running":
@@ -137,6 +150,8 @@ class _Follower:
 
     def finish(self, result: RunResult) -> None:
         for job, job_result in result.jobs.items():
+            if job_result.name:
+                self.names[job] = job_result.name
             self._finish(job, job_result)
 
 

@@ -72,6 +72,29 @@ def _aggregate(job: JobSpec, results: list[JobResult]) -> JobResult:
     return JobResult(job=job.id, result=result, outputs=outputs, runs_on=job.runs_on)
 
 
+def _display_name(job: JobSpec, key: str, contexts: dict[str, Any]) -> str:
+    """The job's `name:` as GitHub shows it, its expressions rendered with `contexts`; "" for
+    a job without one. A matrix combination whose name does not read `matrix` gets its
+    values after it, as on GitHub. A name only names: one that cannot be rendered (a function
+    failing on a value) is shown as written rather than failing the job."""
+    if job.name is None:
+        return ""
+    name = job.name
+    reads_matrix = False
+    if "${{" in name:
+        try:
+            spans = expressions.find_expressions(name)
+            reads_matrix = any(
+                "matrix" in expressions.referenced_contexts(span.source) for span in spans
+            )
+            name = expressions.render_string(name, contexts)
+        except expressions.ExpressionError:
+            name = job.name
+    if key != job.id and not reads_matrix:
+        name += key[len(job.id) :]  # ` (linux, 3.11)`: see instance_name
+    return name
+
+
 @workflow.defn(name=WORKFLOW_RUN)
 class RunWorkflow:
     """Starts each job (each combination of a matrix job) as a child workflow on its
@@ -84,6 +107,7 @@ class RunWorkflow:
         self._github: dict[str, Any] = {}
         self._inputs: dict[str, Any] = {}
         self._vars: dict[str, str] = {}
+        self._names: dict[str, str] = {}  # by job or instance key, see JobResult.name
 
     @workflow.query(name="progress")
     def progress(self) -> RunProgress:
@@ -122,11 +146,18 @@ class RunWorkflow:
         self._github = github
         self._inputs = dict(inp.inputs)
         self._vars = dict(inp.vars)
-        for job_id in spec.jobs:
-            self._jobs[job_id] = JobProgress(job=job_id, status="waiting")
+        for job_id, job in spec.jobs.items():
+            if job.name is not None and "${{" not in job.name:
+                self._names[job_id] = job.name
+            self._jobs[job_id] = JobProgress(
+                job=job_id, status="waiting", name=self._names.get(job_id, "")
+            )
         cancelled = False
 
         def record(job_id: str, result: JobResult) -> None:
+            name = self._names.get(result.job, "")
+            if result.name != name:
+                result = attrs.evolve(result, name=name)
             results[result.job] = result
             finished[job_id].append(result)
             self._jobs[result.job] = JobProgress(
@@ -135,6 +166,7 @@ class RunWorkflow:
                 steps=list(result.steps),
                 agent_id=result.agent_id,
                 workflow_id=self._children.get(result.job, ""),
+                name=name,
             )
             job = spec.jobs[job_id]
             if result.result == FAILURE and not stop_siblings[job_id]:
@@ -156,6 +188,8 @@ class RunWorkflow:
                     instances, error = self._instances(inp, run_id, job, needs_view, github)
                 if error is not None:
                     expected[job_id] = 1
+                    contexts = {**self._contexts(inp, job, needs_view, SUCCESS), "github": github}
+                    self._names[job_id] = _display_name(job, job_id, contexts)
                     record(
                         job_id,
                         JobResult(
@@ -176,8 +210,12 @@ class RunWorkflow:
                         continue
                     for instance in instances:
                         self._children[instance.key] = instance.child_id
+                        self._names[instance.key] = instance.name
                         progress[instance.key] = JobProgress(
-                            job=instance.key, status="waiting", workflow_id=instance.child_id
+                            job=instance.key,
+                            status="waiting",
+                            workflow_id=instance.child_id,
+                            name=instance.name,
                         )
                 self._jobs = progress
             for job_id, waiting in queued.items():
@@ -199,7 +237,10 @@ class RunWorkflow:
                     )
                     running[instance.key] = (task, job_id)
                     self._jobs[instance.key] = JobProgress(
-                        job=instance.key, status="running", workflow_id=instance.child_id
+                        job=instance.key,
+                        status="running",
+                        workflow_id=instance.child_id,
+                        name=instance.name,
                     )
             if not running:
                 continue
@@ -347,6 +388,7 @@ class RunWorkflow:
                         "digits and hyphens, starting and ending with a letter or digit)"
                     )
             key = instance_name(job.id, combo) if job.strategy is not None else job.id
+            name = _display_name(job, key, {**contexts, "matrix": combo, "strategy": strategy})
             child = (
                 f"{run_id}.{job.id}" if job.strategy is None else f"{run_id}.{job.id}.{index + 1}"
             )
@@ -357,6 +399,7 @@ class RunWorkflow:
                     child_id=child,
                     matrix=combo,
                     strategy=strategy,
+                    name=name,
                 )
             )
         return instances, None

@@ -203,6 +203,7 @@ class JobInstance:
     child_id: str
     matrix: dict[str, Any]
     strategy: dict[str, Any]
+    name: str = ""  # the job's `name:`, rendered (see JobResult.name)
 
 
 @attrs.frozen
@@ -254,6 +255,9 @@ class JobResult:
     duration: float | None = None
     error: str | None = None
     matrix: dict[str, Any] = attrs.field(factory=dict)
+    # The job's `name:` as GitHub shows it, its expressions rendered; "" for a job without one
+    # (its key is shown then).
+    name: str = ""
 
 
 @attrs.frozen
@@ -266,6 +270,7 @@ class JobProgress:
     steps: list[StepReport] = attrs.field(factory=list)
     agent_id: str = ""
     workflow_id: str = ""
+    name: str = ""  # as JobResult.name
 
 
 @attrs.frozen

@@ -474,6 +474,7 @@ class Job(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     STARTED_AT_FIELD_NUMBER: _builtins.int
     DURATION_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
     job: _builtins.str
     status: _builtins.str
     """waiting, running, success, failure, cancelled, skipped"""
@@ -484,6 +485,8 @@ class Job(_message.Message):
     error: _builtins.str
     started_at: _builtins.float
     duration: _builtins.float
+    name: _builtins.str
+    """The job's `name:` as shown, its expressions rendered; empty for a job without one."""
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___Step]: ...
     @_builtins.property
@@ -501,10 +504,11 @@ class Job(_message.Message):
         error: _builtins.str = ...,
         started_at: _builtins.float | None = ...,
         duration: _builtins.float | None = ...,
+        name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_duration", b"_duration", "_started_at", b"_started_at", "duration", b"duration", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_duration", b"_duration", "_started_at", b"_started_at", "agent_id", b"agent_id", "current_step", b"current_step", "duration", b"duration", "error", b"error", "job", b"job", "outputs", b"outputs", "runs_on", b"runs_on", "started_at", b"started_at", "status", b"status", "steps", b"steps"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_duration", b"_duration", "_started_at", b"_started_at", "agent_id", b"agent_id", "current_step", b"current_step", "duration", b"duration", "error", b"error", "job", b"job", "name", b"name", "outputs", b"outputs", "runs_on", b"runs_on", "started_at", b"started_at", "status", b"status", "steps", b"steps"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__duration: _TypeAlias = _typing.Literal["duration"]  # noqa: Y015
     _WhichOneofArgType__duration: _TypeAlias = _typing.Literal["_duration", b"_duration"]  # noqa: Y015
@@ -575,11 +579,14 @@ class RunEvent(_message.Message):
     STEP_FIELD_NUMBER: _builtins.int
     JOB_RESULT_FIELD_NUMBER: _builtins.int
     RUN_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
     kind: _builtins.str
     """job-started, step-started, step-finished, job-finished, or finished (the last event)."""
     job: _builtins.str
     step_name: _builtins.str
     """step-started: the step's name."""
+    name: _builtins.str
+    """The job's `name:` as shown (Job.name), if it has one."""
     @_builtins.property
     def step(self) -> Global___Step:
         """step-finished: the step."""
@@ -601,10 +608,11 @@ class RunEvent(_message.Message):
         step: Global___Step | None = ...,
         job_result: Global___Job | None = ...,
         run: Global___Run | None = ...,
+        name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["job_result", b"job_result", "run", b"run", "step", b"step"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["job", b"job", "job_result", b"job_result", "kind", b"kind", "run", b"run", "step", b"step", "step_name", b"step_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job", b"job", "job_result", b"job_result", "kind", b"kind", "name", b"name", "run", b"run", "step", b"step", "step_name", b"step_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
