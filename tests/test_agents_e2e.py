@@ -38,8 +38,15 @@ async def test_two_agents_on_two_queues_each_run_their_jobs(
     client: Client, agent_process, tmp_path: Path
 ) -> None:
     cpu, gpu = _queues()
-    agent_process([cpu], name="cpu-agent")
+    # A misspelt variable configures nothing; the agent says so when it starts.
+    cpu_agent = agent_process([cpu], name="cpu-agent", WATERFLOW_AGENT_TASK_QUEUE="ignored")
     agent_process([gpu], name="gpu-agent")
+    warnings = [line for line in cpu_agent.lines() if '"level":"warning"' in line]
+    assert any(
+        "ignoring WATERFLOW_AGENT_TASK_QUEUE: it is not a configuration variable; "
+        "did you mean WATERFLOW_AGENT_TASK_QUEUES?" in line
+        for line in warnings
+    ), cpu_agent.lines()
     spec = parse_workflow(
         f"""
 name: two-queues

@@ -296,10 +296,11 @@ def test_unknown_and_non_config_variables_are_ignored(env: dict[str, str]) -> No
         }
     )
     assert load_config(None, environ=env).agent.task_queues == ()
+    # Only what looks like a misspelt configuration variable is reported: the others belong
+    # to something else sharing the environment (the `waterflow` command, the server, a node).
     assert ignored_environment(env) == [
         "ignoring WATERFLOW_AGENT_TASK_QUEUE: it is not a configuration variable; "
         "did you mean WATERFLOW_AGENT_TASK_QUEUES?",
-        "ignoring WATERFLOW_SOMETHING: it is not a configuration variable",
     ]
 
 

@@ -26,7 +26,13 @@ from typing import Any
 from loguru import logger
 
 from waterflow import _logging
-from waterflow.agent.config import ConfigError, load_config, redacted, validate_for_run
+from waterflow.agent.config import (
+    ConfigError,
+    ignored_environment,
+    load_config,
+    redacted,
+    validate_for_run,
+)
 from waterflow.agent.worker import EXIT_ERROR, Agent, AgentError
 from waterflow.secrets import SecretsError
 
@@ -236,6 +242,8 @@ def run_agent(config_file: str | None, overrides: Mapping[str, Any]) -> int:
     _logging.setup_logging(level=config.log.level, fmt=config.log.format)
     _logging.intercept_stdlib_logging()
     logger.info("Configuration loaded", **redacted(config))
+    for line in ignored_environment():
+        logger.warning("{}", line)
     try:
         return asyncio.run(_serve(Agent(config)))
     except (AgentError, SecretsError) as exc:

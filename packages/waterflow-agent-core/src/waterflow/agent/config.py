@@ -522,9 +522,12 @@ def _override_layer(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[
 
 
 def ignored_environment(environ: Mapping[str, str] = os.environ) -> list[str]:
-    """One line for each `WATERFLOW_*` variable that is set but configures nothing.
+    """One line for each `WATERFLOW_*` variable that is set, configures nothing, and is named
+    so like a configuration variable that it is most likely that one misspelt.
 
-    `load_config` ignores them; the CLI logs these lines as warnings once logging is set up.
+    `load_config` ignores them; `waterflow-agent run` logs these lines as warnings once logging
+    is set up. Other `WATERFLOW_*` variables are not reported: they belong to the `waterflow`
+    command, the server, a node (`WATERFLOW_GHA_*`) or a plugin, in an environment they share.
     """
     lines = []
     for variable in sorted(environ):
@@ -536,8 +539,10 @@ def ignored_environment(environ: Mapping[str, str] = os.environ) -> list[str]:
         ):
             continue
         close = difflib.get_close_matches(variable, list(_ENV_VARS), n=1, cutoff=0.8)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        lines.append(f"ignoring {variable}: it is not a configuration variable{hint}")
+        if close:
+            lines.append(
+                f"ignoring {variable}: it is not a configuration variable; did you mean {close[0]}?"
+            )
     return lines
 
 
