@@ -238,6 +238,17 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def paired(ours: list[float], baseline: list[float]) -> tuple[float, str]:
+    """The median of the ratios of runs made side by side (ours[i] / baseline[i]), and the
+    note that says so with how far the pairs spread: a target judged on a median that the
+    pairs straddle is at its edge, whichever way the median fell."""
+    ratios = [a / b for a, b in zip(ours, baseline, strict=True)]
+    return median(ratios), (
+        "; ratio: median of the runs' ratios, each run beside its baseline's; "
+        f"the pairs ranged {min(ratios):.2f}–{max(ratios):.2f}×"
+    )
+
+
 def p95(values: list[float]) -> float:
     if len(values) < 2:
         return values[0]

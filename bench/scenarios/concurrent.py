@@ -19,7 +19,7 @@ from collections.abc import Awaitable
 import baseline_temporal as bare
 from temporalio.client import Client
 
-from scenarios._common import Bench, Row, cpu_seconds, in_turn, median, ratio_at_least
+from scenarios._common import Bench, Row, cpu_seconds, in_turn, median, paired, ratio_at_least
 from scenarios._waterflow import inprocess_agent, noop_step, run_workflow, steps_workflow
 
 NAME = "concurrent"
@@ -79,6 +79,7 @@ async def run(bench: Bench) -> list[Row]:
                 f"activities on another queue {other:.2f}s ({jobs}×{steps} steps)"
             )
     note = f"{jobs} jobs × {steps} steps, median of {sizes.repeats}"
+    ratio, pairs = paired(rates["wf"], rates["bare"])
     rows = [
         Row(
             "2 concurrent",
@@ -88,8 +89,8 @@ async def run(bench: Bench) -> list[Row]:
             median(rates["bare"]),
             "bare temporalio",
             target=TARGET,
-            note=note + "; ratio: median of the runs' ratios, each run beside its baseline's",
-            paired_ratio=median([a / b for a, b in zip(rates["wf"], rates["bare"], strict=True)]),
+            note=note + pairs,
+            paired_ratio=ratio,
         ),
         Row(
             "2 concurrent",

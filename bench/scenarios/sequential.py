@@ -26,7 +26,7 @@ import uuid
 import baseline_temporal as bare
 from temporalio.client import Client
 
-from scenarios._common import Bench, Row, in_turn, median, ratio_at_most
+from scenarios._common import Bench, Row, in_turn, median, paired, ratio_at_most
 from scenarios._waterflow import (
     inprocess_agent,
     local_step,
@@ -38,7 +38,6 @@ from scenarios._waterflow import (
 )
 
 NAME = "sequential"
-PAIRED = "; ratio: median of the runs' ratios, each run beside its baseline's"
 NEEDS_SERVER = True
 TARGET = ratio_at_most(1.15)
 
@@ -100,15 +99,14 @@ async def run(bench: Bench) -> list[Row]:
     def per_step(key: str) -> float:
         return median(times[key]) / n * 1000
 
-    def paired(wf: str, base: str) -> float:
-        return median([a / b for a, b in zip(times[wf], times[base], strict=True)])
-
     def after_the_first(key: str, side: str) -> float:
         """What each step after the first adds to a run (ms): the run's fixed cost (for
         Waterflow its run and job workflows and the claim) taken out."""
         return (median(times[key]) - median(one[side])) / max(n - 1, 1) * 1000
 
     runs = f"{n} steps, median of {sizes.repeats}"
+    noop_ratio, noop_pairs = paired(times["wf-noop"], times["bare-noop"])
+    true_ratio, true_pairs = paired(times["wf-true"], times["bare-true"])
     return [
         Row(
             "1 sequential",
@@ -118,8 +116,8 @@ async def run(bench: Bench) -> list[Row]:
             per_step("bare-noop"),
             "bare no-op activity",
             target=TARGET,
-            note=runs + PAIRED,
-            paired_ratio=paired("wf-noop", "bare-noop"),
+            note=runs + noop_pairs,
+            paired_ratio=noop_ratio,
         ),
         Row(
             "1 sequential",
@@ -129,8 +127,8 @@ async def run(bench: Bench) -> list[Row]:
             per_step("bare-true"),
             "bare activity `bash -e script`",
             target=TARGET,
-            note=runs + PAIRED,
-            paired_ratio=paired("wf-true", "bare-true"),
+            note=runs + true_pairs,
+            paired_ratio=true_ratio,
         ),
         Row(
             "1 sequential",
