@@ -63,15 +63,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-# How many ports a server whose port was chosen here tries: one found free may be taken by
-# another program (an outgoing connection's ephemeral port, another server) before the
-# server binds it, and the server then exits at once.
-_PORT_TRIES = 5
-_PORT_TAKEN = "address already in use"
-# Seconds one attempt to reach a starting server may take.
-_CONNECT_TRY = 2.0
-
-
 class DevServer:
     """A running dev server. Use as an async context manager, or start()/stop()."""
 
@@ -88,7 +79,6 @@ class DevServer:
         """`stock` starts the server with Temporal's own settings, without
         SINGLE_SHARD_TUNING (the benchmarks compare both)."""
         self.host = "127.0.0.1"
-        self._port_given = port is not None
         self.port = port or free_port()
         self.namespace = namespace
         self.db_file = db_file
@@ -127,30 +117,16 @@ class DevServer:
         return argv + self.extra_args
 
     async def start(self, timeout: float = 60.0) -> None:
+        argv = self.command()
         if self.log_file is None:
             fd, path = tempfile.mkstemp(prefix="waterflow-temporal-", suffix=".log")
             self.log_file = path
         else:
             fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._log_handle = fd
-        tried = 1
-        while not await self._start_once(fd, timeout):
-            if self._port_given or tried == _PORT_TRIES:
-                tries = "" if self._port_given else f" (the last of {tried} ports tried)"
-                raise DevServerError(
-                    f"the Temporal dev server could not listen on {self.address}: another "
-                    f"program uses that port{tries}"
-                )
-            self.port = free_port()  # taken meanwhile by another program: try another
-            tried += 1
-
-    async def _start_once(self, fd: int, timeout: float) -> bool:
-        """Start the server on `self.port` and wait until it answers: True. False when it
-        exited because the port was taken; any other failure raises DevServerError."""
-        logged = os.fstat(fd).st_size
         # Popen returns at once: the readiness wait below is async.
         self.process = subprocess.Popen(  # noqa: ASYNC220
-            self.command(),
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=fd,
             stderr=fd,
@@ -159,25 +135,19 @@ class DevServer:
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
-            if _PORT_TAKEN in self._log_since(logged):
-                self._stop_process()  # exiting already; or, if still starting, no use now
-                return False
             if self.process.poll() is not None:
                 raise DevServerError(
                     f"the Temporal dev server exited with code {self.process.returncode}: "
                     f"{self._log_tail()}"
                 )
             try:
-                # Bounded: a program that took the port may accept and never answer, and the
-                # process and its log are to be looked at again meanwhile.
-                async with asyncio.timeout(_CONNECT_TRY):
-                    client = await Client.connect(
-                        self.address, namespace=self.namespace, data_converter=data_converter
-                    )
-                    await client.workflow_service.describe_namespace(
-                        DescribeNamespaceRequest(namespace=self.namespace)
-                    )
-                return True
+                client = await Client.connect(
+                    self.address, namespace=self.namespace, data_converter=data_converter
+                )
+                await client.workflow_service.describe_namespace(
+                    DescribeNamespaceRequest(namespace=self.namespace)
+                )
+                return
             except Exception as exc:
                 last = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 await asyncio.sleep(0.1)
@@ -185,14 +155,6 @@ class DevServer:
         raise DevServerError(
             f"the Temporal dev server did not answer on {self.address} within {timeout:g}s: {last}"
         )
-
-    def _log_since(self, offset: int) -> str:
-        try:
-            with open(str(self.log_file), "rb") as log:
-                log.seek(offset)
-                return log.read().decode(errors="replace")
-        except OSError:
-            return ""
 
     def _log_tail(self) -> str:
         try:
@@ -202,12 +164,6 @@ class DevServer:
         return lines[-1] if lines else "(empty log)"
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop_process(timeout)
-        if self._log_handle is not None:
-            os.close(self._log_handle)
-            self._log_handle = None
-
-    def _stop_process(self, timeout: float = 10.0) -> None:
         process = self.process
         if process is not None and process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -218,6 +174,9 @@ class DevServer:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        if self._log_handle is not None:
+            os.close(self._log_handle)
+            self._log_handle = None
 
     async def __aenter__(self) -> DevServer:
         await self.start()
