@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -57,35 +58,38 @@ async def _old_lines(store: Store) -> int:
 # --- the store ----------------------------------------------------------------------------------
 
 
-async def test_pruning_removes_whole_runs_whose_last_line_is_past_the_retention(
-    tmp_path: Path,
-) -> None:
-    now = 1_800_000_000.0
-    store = await _store(tmp_path / "s.db", now)
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """The helper store (see _store) as of NOW, closed after the test."""
+    opened = await _store(tmp_path / "s.db", NOW)
     try:
-        assert await store.call(store.prune_logs, now - 30 * DAY) == 1
-        kept = {run: len(await store.call(store.lines, run)) for run in ("old", "fresh", "long")}
-        assert kept == {"old": 0, "fresh": 1, "long": 2}
-        ends = store.db.execute("SELECT run_id FROM log_ends ORDER BY run_id").fetchall()
-        assert ends == [("fresh",), ("long",)]
-        assert await store.call(store.prune_logs, now - 30 * DAY) == 0
+        yield opened
     finally:
-        await store.close()
+        await opened.close()
+
+
+async def test_pruning_removes_whole_runs_whose_last_line_is_past_the_retention(
+    store: Store,
+) -> None:
+    assert await store.call(store.prune_logs, NOW - 30 * DAY) == 1
+    kept = {run: len(await store.call(store.lines, run)) for run in ("old", "fresh", "long")}
+    assert kept == {"old": 0, "fresh": 1, "long": 2}
+    ends = store.db.execute("SELECT run_id FROM log_ends ORDER BY run_id").fetchall()
+    assert ends == [("fresh",), ("long",)]
+    assert await store.call(store.prune_logs, NOW - 30 * DAY) == 0
 
 
 async def test_forgetting_removes_agents_gone_longer_than_the_age_with_their_nodes(
-    tmp_path: Path,
+    store: Store,
 ) -> None:
-    now = 1_800_000_000.0
-    store = await _store(tmp_path / "s.db", now)
-    try:
-        assert await store.call(store.forget_agents, now - 30 * DAY) == 1
-        assert await _agent_ids(store) == ["gone-lately", "live"]
-        nodes = await store.call(store.nodes_of, ["gone-long", "gone-lately", "live"])
-        assert sorted(n.agent_id for n in nodes) == ["gone-lately", "live"]
-        assert await store.call(store.forget_agents, now - 30 * DAY) == 0
-    finally:
-        await store.close()
+    assert await store.call(store.forget_agents, NOW - 30 * DAY) == 1
+    assert await _agent_ids(store) == ["gone-lately", "live"]
+    nodes = await store.call(store.nodes_of, ["gone-long", "gone-lately", "live"])
+    assert sorted(n.agent_id for n in nodes) == ["gone-lately", "live"]
+    assert await store.call(store.forget_agents, NOW - 30 * DAY) == 0
 
 
 # --- the server ---------------------------------------------------------------------------------
