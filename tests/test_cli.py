@@ -29,6 +29,12 @@ def run(
     )
 
 
+def run_file(tmp_path: Path, name: str, text: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`waterflow run` of a workflow file `name` holding `text`, made in `tmp_path`."""
+    (tmp_path / name).write_text(text)
+    return run_embedded(tmp_path, str(tmp_path / name), *args)
+
+
 def run_embedded(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`waterflow run <args>` on the embedded default, its state and home in `tmp_path`."""
     return run(
@@ -54,13 +60,14 @@ def test_example_runs_end_to_end_on_the_embedded_default(tmp_path: Path) -> None
 
 @pytest.mark.e2e
 def test_run_json_prints_the_whole_result_and_exit_1_on_failure(tmp_path: Path) -> None:
-    wf = tmp_path / "fail.yaml"
-    wf.write_text(
+    proc = run_file(
+        tmp_path,
+        "fail.yaml",
         "jobs:\n  j:\n    runs-on: cli-q\n    steps:\n"
         "      - id: a\n        run: echo out=1 >> $GITHUB_OUTPUT\n"
-        "      - id: b\n        run: echo bad; exit 4\n"
+        "      - id: b\n        run: echo bad; exit 4\n",
+        "--json",
     )
-    proc = run_embedded(tmp_path, str(wf), "--json")
     assert proc.returncode == 1, proc.stderr
     result = json.loads(proc.stdout)
     assert result["status"] == "failure"
@@ -139,21 +146,22 @@ def test_agent_without_queues_says_how_to_give_them(tmp_path: Path) -> None:
 
 @pytest.mark.e2e
 def test_run_shows_step_summaries(tmp_path: Path) -> None:
-    wf = tmp_path / "summary.yaml"
-    wf.write_text(
+    proc = run_file(
+        tmp_path,
+        "summary.yaml",
         "jobs:\n  j:\n    runs-on: sq\n    steps:\n"
         "      - run: |\n          echo '### Results' >> $GITHUB_STEP_SUMMARY\n"
-        "          echo '- 3 passed' >> $GITHUB_STEP_SUMMARY\n"
+        "          echo '- 3 passed' >> $GITHUB_STEP_SUMMARY\n",
     )
-    proc = run_embedded(tmp_path, str(wf))
     assert proc.returncode == 0, proc.stderr
     assert "      summary:\n        ### Results\n        - 3 passed" in proc.stdout
 
 
 @pytest.mark.e2e
 def test_run_shows_jobs_by_their_rendered_names(tmp_path: Path) -> None:
-    wf = tmp_path / "named.yaml"
-    wf.write_text(
+    proc = run_file(
+        tmp_path,
+        "named.yaml",
         "jobs:\n"
         "  build:\n"
         "    name: Build on ${{ matrix.os }}\n"
@@ -164,9 +172,8 @@ def test_run_shows_jobs_by_their_rendered_names(tmp_path: Path) -> None:
         "  plain:\n"
         "    runs-on: nq\n"
         "    steps:\n"
-        "      - run: echo plain\n"
+        "      - run: echo plain\n",
     )
-    proc = run_embedded(tmp_path, str(wf))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert "▶ Build on linux" in lines
