@@ -293,6 +293,12 @@ def test_unknown_and_non_config_variables_are_ignored(env: dict[str, str]) -> No
             "WATERFLOW_TRACE_PLUGINS": "1",
             "WATERFLOW_SOMETHING": "z",
             "OTHER": "1",
+            # Set where agents run, by other parts of Waterflow: close to a setting's name,
+            # yet not a misspelling.
+            "WATERFLOW_AGENT_INSTANCE": "step",
+            "WATERFLOW_TEMPORAL_BIN": "/usr/bin/temporal",
+            "WATERFLOW_LISTEN_ADDRESS": "0.0.0.0:9090",
+            "WATERFLOW_GHA_TOKEN": "t",
         }
     )
     assert load_config(None, environ=env).agent.task_queues == ()

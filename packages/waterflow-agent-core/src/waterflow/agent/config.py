@@ -22,6 +22,8 @@ import attrs
 import cattrs
 from cattrs.errors import AttributeValidationNote, ClassValidationError
 
+from waterflow.agent._reaper import ENV_NAME as STEP_INSTANCE_VARIABLE
+
 __all__ = [
     "CONFIG_KEYS",
     "AgentConfig",
@@ -46,9 +48,28 @@ LogFormat: TypeAlias = Literal["json", "console"]
 ENV_PREFIX = "WATERFLOW_"
 #: `WATERFLOW_*` variables that are read elsewhere and are not configuration keys.
 NON_CONFIG_VARIABLES = frozenset(
-    {"WATERFLOW_DISABLE_PLUGINS", "WATERFLOW_LOAD_PLUGINS", "WATERFLOW_TRACE_PLUGINS"}
+    {
+        "WATERFLOW_DISABLE_PLUGINS",
+        "WATERFLOW_LOAD_PLUGINS",
+        "WATERFLOW_TRACE_PLUGINS",
+        # Not the agent's, but set where agents run: a step's (an agent started by a step
+        # inherits them) and the `waterflow` command's.
+        STEP_INSTANCE_VARIABLE,
+        *(f"WATERFLOW_{kind}" for kind in ("OUTPUT", "ENV", "PATH", "STATE", "STEP_SUMMARY")),
+        "WATERFLOW_EMBEDDED_DIR",
+        "WATERFLOW_UP_DIR",
+        "WATERFLOW_TEMPORAL_BIN",
+    }
 )
-NON_CONFIG_PREFIXES = ("WATERFLOW_SECRET_",)
+NON_CONFIG_PREFIXES = (
+    "WATERFLOW_SECRET_",
+    "WATERFLOW_GHA_",  # the gha node's settings (docs/nodes/gha.md)
+    # The server's own keys (docs/server.md), in an environment it may share with an agent.
+    "WATERFLOW_LISTEN_",
+    "WATERFLOW_DATABASE_",
+    "WATERFLOW_AUTH_",
+    "WATERFLOW_REGISTRY_",
+)
 
 
 class ConfigError(Exception):
