@@ -124,5 +124,10 @@ async def run_cli(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:  # timed out (a server that did not stop, say): not left on
+            proc.kill()
+            await proc.wait()
     return proc.returncode, out.decode(), err.decode()

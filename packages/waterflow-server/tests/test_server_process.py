@@ -5,14 +5,25 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-from server_testing import AGENT_TOKEN, BIN, USER_TOKEN, cli_env, free_port, run_cli
+from server_testing import (
+    AGENT_TOKEN,
+    BIN,
+    USER_TOKEN,
+    cli_env,
+    free_port,
+    run_cli,
+    server_config,
+)
 
 from waterflow._proto.v1 import user_pb2, user_pb2_grpc
+from waterflow_server import server as server_module
+from waterflow_server.server import ServerError, WaterflowServer
 
 
 async def next_record(stream: asyncio.StreamReader, message: str, timeout: float = 30) -> Any:
@@ -84,28 +95,96 @@ async def test_a_bad_configuration_is_one_line(tmp_path: Path) -> None:
     )
 
 
-async def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
-    import socket
+async def serve(tmp_path: Path, address: str) -> tuple[int, str]:
+    """Run `waterflow server` on `address` until it stops by itself: its exit code and the
+    message of its last log line."""
+    code, out, _ = await run_cli(
+        "server",
+        "--listen",
+        address,
+        "--database",
+        str(tmp_path / "s.db"),
+        env=cli_env(WATERFLOW_AUTH_AGENT_TOKENS=AGENT_TOKEN, WATERFLOW_AUTH_USER_TOKENS=USER_TOKEN),
+        timeout=30,
+    )
+    last = json.loads(out.splitlines()[-1])
+    assert last["level"] == "error"
+    return code, last["message"]
 
+
+IN_USE = "another program uses that port (another waterflow server?); stop it or choose another "
+
+
+async def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code, out, _ = await run_cli(
-            "server",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--database",
-            str(tmp_path / "s.db"),
-            env=cli_env(
-                WATERFLOW_AUTH_AGENT_TOKENS=AGENT_TOKEN, WATERFLOW_AUTH_USER_TOKENS=USER_TOKEN
-            ),
-        )
+        code, message = await serve(tmp_path, f"127.0.0.1:{port}")
+    assert (code, message) == (
+        1,
+        f"Server stopped: listen.address: cannot listen on 127.0.0.1:{port}: {IN_USE}"
+        "listen.address",
+    )
+
+
+async def test_a_second_server_on_the_same_port_stops_instead_of_sharing_it(
+    tmp_path: Path,
+) -> None:
+    # gRPC servers share a port by default; two Waterflow servers on one would each get some
+    # of the agents and users, with nothing said.
+    first = grpc.aio.server()
+    port = first.add_insecure_port("127.0.0.1:0")
+    await first.start()
+    try:
+        code, message = await serve(tmp_path, f"127.0.0.1:{port}")
+    finally:
+        await first.stop(None)
+    assert (code, message) == (
+        1,
+        f"Server stopped: listen.address: cannot listen on 127.0.0.1:{port}: {IN_USE}"
+        "listen.address",
+    )
+
+
+async def test_an_address_not_of_this_machine_is_one_line(tmp_path: Path) -> None:
+    code, message = await serve(tmp_path, "192.0.2.1:7000")  # TEST-NET-1: nobody's
+    assert (code, message) == (
+        1,
+        "Server stopped: listen.address: cannot listen on 192.0.2.1:7000: that is not an "
+        "address of this machine; choose one of its own, or 0.0.0.0",
+    )
+
+
+async def test_a_host_that_does_not_resolve_is_one_line(tmp_path: Path) -> None:
+    code, message = await serve(tmp_path, "no-such-host.invalid:7000")
     assert code == 1
-    last = json.loads(out.splitlines()[-1])
-    assert last["level"] == "error"
-    assert last["message"].startswith(
-        f"Server stopped: listen.address: cannot listen on 127.0.0.1:{port}: "
+    assert message.startswith(
+        "Server stopped: listen.address: cannot listen on no-such-host.invalid:7000: "
+    )
+    assert message.endswith("; give a host name this machine resolves, or 0.0.0.0")
+    assert "\n" not in message
+
+
+async def test_a_port_taken_between_the_check_and_the_bind_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server looks at the port first (for a cause gRPC does not give); another program
+    # may take it just after, and gRPC's bind then fails instead.
+    real = server_module._cannot_bind
+    answers: list[str | None] = [None]  # the check: the port is free
+    monkeypatch.setattr(
+        server_module, "_cannot_bind", lambda address: answers.pop() if answers else real(address)
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = WaterflowServer(server_config(tmp_path, **{"listen.address": f"127.0.0.1:{port}"}))
+        with pytest.raises(ServerError) as info:
+            await server.start()
+    assert str(info.value) == f"listen.address: cannot listen on 127.0.0.1:{port}: {IN_USE}" + (
+        "listen.address"
     )
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import signal
+import socket
 import sqlite3
 import sys
 from collections.abc import Callable, Mapping
@@ -67,6 +69,34 @@ def _loopback(address: str) -> bool:
         return False
 
 
+def _cannot_bind(address: str) -> str | None:
+    """Why `address` (`host:port`) cannot be listened on, with what to do about it; None when
+    it can. Bound here as gRPC binds it (one of the host's addresses is enough), because
+    gRPC's own error names no cause and it logs its own lines besides."""
+    host, _, port = address.rpartition(":")
+    try:
+        places = socket.getaddrinfo(host.strip("[]") or None, int(port), type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return f"{exc.strerror or exc}; give a host name this machine resolves, or 0.0.0.0"
+    error = None
+    for family, kind, proto, _, where in places:
+        try:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(where)
+            return None
+        except OSError as exc:
+            error = error or exc
+    if error is not None and error.errno == errno.EADDRINUSE:
+        return (
+            "another program uses that port (another waterflow server?); stop it or choose "
+            "another listen.address"
+        )
+    if error is not None and error.errno == errno.EADDRNOTAVAIL:
+        return "that is not an address of this machine; choose one of its own, or 0.0.0.0"
+    return None if error is None else (error.strerror or str(error))
+
+
 class WaterflowServer:
     """The gRPC server with its services; `start` binds, `stop` drains."""
 
@@ -103,21 +133,31 @@ class WaterflowServer:
         except StoreError as exc:
             raise ServerError(str(exc)) from None
         tokens = Tokens(self.config.auth.agent_tokens, self.config.auth.user_tokens)
-        server = grpc.aio.server(interceptors=[AuthInterceptor(tokens)])
+        server = grpc.aio.server(
+            interceptors=[AuthInterceptor(tokens)],
+            # One server to a port: by default gRPC lets any other program of the same user
+            # that asks share it, and two servers would silently split agents and users.
+            options=[("grpc.so_reuseport", 0)],
+        )
         agent_pb2_grpc.add_AgentServiceServicer_to_server(
             AgentService(self.catalog, self.logs), server
         )
         user_pb2_grpc.add_UserServiceServicer_to_server(
             UserService(self.catalog, self.runs, self.logs), server
         )
-        try:
-            if credentials is not None:
-                self.port = server.add_secure_port(listen.address, credentials)
-            else:
-                self.port = server.add_insecure_port(listen.address)
-        except RuntimeError as exc:
+        why = _cannot_bind(listen.address)
+        if why is None:
+            try:
+                if credentials is not None:
+                    self.port = server.add_secure_port(listen.address, credentials)
+                else:
+                    self.port = server.add_insecure_port(listen.address)
+            except RuntimeError as exc:
+                # Taken since the check, or refused for another reason: then gRPC's words.
+                why = _cannot_bind(listen.address) or str(exc).split(";")[0]
+        if why is not None:
             await self.store.close()
-            raise ServerError(f"listen.address: cannot listen on {listen.address}: {exc}") from None
+            raise ServerError(f"listen.address: cannot listen on {listen.address}: {why}")
         await server.start()
         self._server = server
         if credentials is None and not _loopback(listen.address):
