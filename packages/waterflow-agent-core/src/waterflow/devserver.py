@@ -63,6 +63,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+# The server listens on its frontend port and on five more it picks itself (its other services,
+# HTTP) from the ports free when it starts: any of them can be taken by another program
+# before the server binds it (a port found free is only free at that moment), and the server
+# then exits at once. Such a start is tried again; on another frontend port when that was the
+# one taken and this module chose it.
+_START_TRIES = 5
+_PORT_TAKEN = "address already in use"
+_FRONTEND_TAKEN = "can't set frontend port"
+# Seconds one attempt to reach the starting server may take: when another program took its
+# port, that program may accept the connection and never answer, and the server's exit is
+# seen only between attempts.
+_CONNECT_TRY = 2.0
+
+
 class DevServer:
     """A running dev server. Use as an async context manager, or start()/stop()."""
 
@@ -79,6 +93,7 @@ class DevServer:
         """`stock` starts the server with Temporal's own settings, without
         SINGLE_SHARD_TUNING (the benchmarks compare both)."""
         self.host = "127.0.0.1"
+        self._port_given = port is not None
         self.port = port or free_port()
         self.namespace = namespace
         self.db_file = db_file
@@ -117,37 +132,64 @@ class DevServer:
         return argv + self.extra_args
 
     async def start(self, timeout: float = 60.0) -> None:
-        argv = self.command()
         if self.log_file is None:
             fd, path = tempfile.mkstemp(prefix="waterflow-temporal-", suffix=".log")
             self.log_file = path
         else:
             fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._log_handle = fd
+        deadline = time.monotonic() + timeout
+        for tries in range(1, _START_TRIES + 1):
+            taken = await self._start_once(fd, deadline, timeout)
+            if taken is None:
+                return
+            frontend = _FRONTEND_TAKEN in taken
+            if frontend and self._port_given:
+                self.stop()
+                raise DevServerError(
+                    f"the Temporal dev server cannot listen on {self.address}: another program "
+                    "uses that port; give another port, or stop that program"
+                )
+            if tries == _START_TRIES:
+                self.stop()
+                raise DevServerError(
+                    f"the Temporal dev server could not start: {taken.strip()} (a port it was "
+                    f"to use was taken by another program, {tries} times in a row)"
+                )
+            if frontend:
+                self.port = free_port()
+
+    async def _start_once(self, fd: int, deadline: float, timeout: float) -> str | None:
+        """Start the server and wait until it answers: None. When it exited because a port
+        it needs was taken, the line that says so; any other failure raises DevServerError."""
+        logged = os.fstat(fd).st_size
         # Popen returns at once: the readiness wait below is async.
         self.process = subprocess.Popen(  # noqa: ASYNC220
-            argv,
+            self.command(),
             stdin=subprocess.DEVNULL,
             stdout=fd,
             stderr=fd,
             start_new_session=True,
         )
-        deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                taken = [line for line in self._log_since(logged) if _PORT_TAKEN in line]
+                if taken:
+                    return taken[0]
                 raise DevServerError(
                     f"the Temporal dev server exited with code {self.process.returncode}: "
                     f"{self._log_tail()}"
                 )
             try:
-                client = await Client.connect(
-                    self.address, namespace=self.namespace, data_converter=data_converter
-                )
-                await client.workflow_service.describe_namespace(
-                    DescribeNamespaceRequest(namespace=self.namespace)
-                )
-                return
+                async with asyncio.timeout(_CONNECT_TRY):
+                    client = await Client.connect(
+                        self.address, namespace=self.namespace, data_converter=data_converter
+                    )
+                    await client.workflow_service.describe_namespace(
+                        DescribeNamespaceRequest(namespace=self.namespace)
+                    )
+                return None
             except Exception as exc:
                 last = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 await asyncio.sleep(0.1)
@@ -155,6 +197,15 @@ class DevServer:
         raise DevServerError(
             f"the Temporal dev server did not answer on {self.address} within {timeout:g}s: {last}"
         )
+
+    def _log_since(self, offset: int) -> list[str]:
+        """The lines this start logged."""
+        try:
+            with open(str(self.log_file), "rb") as log:
+                log.seek(offset)
+                return log.read().decode(errors="replace").splitlines()
+        except OSError:
+            return []
 
     def _log_tail(self) -> str:
         try:
