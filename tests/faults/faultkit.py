@@ -8,8 +8,10 @@ import contextlib
 import json
 import math
 import os
+import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -42,6 +44,24 @@ def percentile(values: Iterable[float], q: float) -> float:
         return math.nan
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[rank - 1]
+
+
+def steady_port() -> int:
+    """A free loopback port outside the kernel's ephemeral range, for a server a test stops
+    and starts again on the same address. A port from the range (what binding port 0 gives)
+    can be taken while the server is away: by a program binding port 0, by an outgoing
+    connection, even by the agent's own reconnection attempt connecting to itself."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+        low, high = (int(n) for n in f.read().split())
+    outside = [*range(10_000, low), *range(high + 1, 65_536)]
+    for port in random.sample(outside, 50):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port outside the ephemeral range {low}-{high}")
 
 
 def process_gone(pid: int) -> bool:

@@ -3,12 +3,11 @@ returns, node reports and log shipping resume without losing the lines buffered 
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
 import pytest
-from faultkit import ControlPlane, Fleet, result_of, submit, wait_until, why_failed
+from faultkit import ControlPlane, Fleet, result_of, steady_port, submit, wait_until, why_failed
 from temporalio.client import Client
 
 from waterflow.agent.reporting import BUFFER_LINES
@@ -21,20 +20,13 @@ pytestmark = pytest.mark.e2e
 LINES = 3000
 
 
-def _closed_port() -> int:
-    """A loopback port nothing listens on (bound for a moment, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_agent_runs_steps_while_its_server_is_unreachable(
     client: Client, fleet: Fleet, queue: str, tmp_path: Path
 ) -> None:
     agent = await fleet.start(
         [queue],
         "serverless",
-        WATERFLOW_SERVER_ADDRESS=f"127.0.0.1:{_closed_port()}",
+        WATERFLOW_SERVER_ADDRESS=f"127.0.0.1:{steady_port()}",  # nothing listens there
         WATERFLOW_SERVER_TOKEN="fault-test-token-0123456789",
     )
     handle = await submit(
@@ -64,8 +56,9 @@ async def test_reports_and_buffered_lines_resume_when_the_server_returns(
     client: Client, temporal: DevServer, fleet: Fleet, queue: str, tmp_path: Path
 ) -> None:
     assert LINES < BUFFER_LINES
+    # The server comes back on its address: a port nobody else can be given meanwhile.
     server = await ControlPlane(
-        tmp_path / "server", f"127.0.0.1:{_closed_port()}", temporal.address
+        tmp_path / "server", f"127.0.0.1:{steady_port()}", temporal.address
     ).ready()
     try:
         agent = await fleet.start(

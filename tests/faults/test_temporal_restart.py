@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from faultkit import Fleet, submit, wait_until, why_failed
+from faultkit import Fleet, steady_port, submit, wait_until, why_failed
 from temporalio.client import Client
 
 from waterflow.devserver import DevServer
@@ -25,7 +25,8 @@ async def test_agents_reconnect_after_temporal_restarts_and_jobs_complete(
     tmp_path: Path, queue: str
 ) -> None:
     db = tmp_path / "temporal.db"
-    server = DevServer(db_file=db, log_file=tmp_path / "temporal.log")
+    # Started again on its port: one nobody else can be given while it is away.
+    server = DevServer(port=steady_port(), db_file=db, log_file=tmp_path / "temporal.log")
     await server.start()
     fleet = Fleet(tmp_path / "agents", server.address)
     try:
