@@ -175,10 +175,14 @@ CASES = [
             "count": "3 more-than-two=true",
             "level": "high",
             "event": "workflow_dispatch",
+            "event-inputs": "true/3 loud-is-text=true",
+            "js-event": 'workflow_dispatch pusher=none inputs={"count":"3","level":"high",'
+            '"loud":"true","name":"ada"}',
             "when-loud": "ran",
         },
         event="workflow_dispatch",
         inputs=("name=ada", "loud=true", "count=3", "level=high"),
+        actions=("event",),
     ),
     Case(
         "inputs-defaults",
@@ -189,9 +193,13 @@ CASES = [
             "count": "2 more-than-two=false",
             "level": "low",
             "event": "workflow_dispatch",
+            # Only the inputs given are in the event: defaults are not.
+            "event-inputs": "/ loud-is-text=false",
+            "js-event": 'workflow_dispatch pusher=none inputs={"name":"bob"}',
         },
         event="workflow_dispatch",
         inputs=("name=bob",),
+        actions=("event",),
     ),
     Case(
         "job-continue-on-error",
@@ -341,8 +349,10 @@ CASES = [
             "sha": ANY,
             "step-if-on-event": "ran",
             "job-if-on-event": "ran",
+            "js-event": "push pusher=ada inputs=none",
         },
         event_path="events/push.json",
+        actions=("event",),
     ),
     Case(
         "secrets",

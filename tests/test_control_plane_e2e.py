@@ -222,6 +222,7 @@ on:
   workflow_dispatch:
     inputs:
       who: {{default: world}}
+      loud: {{type: boolean, default: true}}
 jobs:
   build:
     runs-on: {cpu}
@@ -231,6 +232,8 @@ jobs:
         name: Talk slowly
         run: |
           echo "hello ${{{{ inputs.who }}}} 1"
+          given="${{{{ github.event.inputs.who }}}}/${{{{ github.event.inputs.loud }}}}"
+          echo "event $given/${{{{ inputs.loud }}}}"
           echo "hello 2" >&2
           while [ ! -e {go} ]; do sleep 0.05; done
           echo "after the go"
@@ -261,6 +264,8 @@ jobs:
     assert follower.stdout is not None
     seen = await read_until(follower.stdout, "hello 2")
     assert "build | Talk slowly | hello e2e 1" in seen
+    # The dispatch's event holds the inputs given, as on GitHub; defaults only in `inputs`.
+    assert "build | Talk slowly | event e2e//true" in seen
     assert not go.exists()  # the step is still running: the lines came while it ran
     go.touch()
     rest = await read_until(follower.stdout, "trained on hi")

@@ -504,20 +504,41 @@ jobs:
     assert "before-the-deadline" in long.log_tail
 
 
-async def test_dispatch_inputs_are_in_the_event_payload(run_workflow) -> None:
-    result = await run_workflow(
-        """
+DISPATCHED = """
 on:
   workflow_dispatch:
     inputs:
       who: {default: x}
+      loud: {type: boolean}
+      count: {type: number, default: 2}
 jobs:
   j:
     runs-on: QUEUE
     steps:
       - id: e
-        run: echo "who=${{ github.event.inputs.who }}" >> $GITHUB_OUTPUT
-""",
-        inputs={"who": "ada"},
+        run: |
+          echo 'event=${{ toJSON(github.event.inputs) }}' | tr -d ' \\n' >> $GITHUB_OUTPUT
+          echo >> $GITHUB_OUTPUT
+          echo "typed=${{ inputs.loud == true && inputs.count == 2 }}" >> $GITHUB_OUTPUT
+"""
+
+
+async def test_dispatch_inputs_are_in_the_event_payload_as_text(run_workflow) -> None:
+    # As on GitHub: the event holds text; the inputs context keeps the types. Started with
+    # only the inputs context (an embedder's start_run), the event holds every input.
+    result = await run_workflow(DISPATCHED, inputs={"who": "ada", "loud": True, "count": 2})
+    assert result.jobs["j"].steps[0].outputs == {
+        "event": '{"who":"ada","loud":"true","count":"2"}',
+        "typed": "true",
+    }
+
+
+async def test_dispatch_event_holds_only_the_inputs_given(run_workflow) -> None:
+    # As GitHub does for a dispatch through its API (and act): defaults are in the inputs
+    # context only.
+    result = await run_workflow(
+        DISPATCHED,
+        inputs={"who": "x", "loud": True, "count": 2},
+        given_inputs={"loud": "true"},
     )
-    assert result.jobs["j"].steps[0].outputs == {"who": "ada"}
+    assert result.jobs["j"].steps[0].outputs == {"event": '{"loud":"true"}', "typed": "true"}

@@ -226,6 +226,7 @@ async def _run(
     spec: WorkflowSpec,
     inputs: dict[str, Any],
     *,
+    given_inputs: dict[str, str],
     temporal_address: str | None,
     namespace: str,
     workspace: str | None,
@@ -255,6 +256,7 @@ async def _run(
             client,
             spec,
             inputs=inputs,
+            given_inputs=given_inputs,
             github=github_context(workspace, local),
             workspace=str(Path(workspace).resolve()) if workspace else None,
             with_search_attributes=with_sa,
@@ -310,6 +312,7 @@ def run_command(
             _run(
                 spec,
                 values,
+                given_inputs=parse_inputs(inputs),
                 temporal_address=temporal_address,
                 namespace=namespace,
                 workspace=workspace,

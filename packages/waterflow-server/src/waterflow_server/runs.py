@@ -125,10 +125,20 @@ class Runs:
 
     # -- submit ----------------------------------------------------------------------------
 
-    async def submit(self, spec: WorkflowSpec, inputs: Mapping[str, Any]) -> str:
+    async def submit(
+        self, spec: WorkflowSpec, inputs: Mapping[str, Any], given: Mapping[str, str]
+    ) -> str:
+        """Start a run: `inputs` the `inputs` context, `given` the inputs as the user gave
+        them."""
         client = await self.client()
         handle = await self._call(
-            start_run(client, spec, inputs=inputs, with_search_attributes=self.search_attributes)
+            start_run(
+                client,
+                spec,
+                inputs=inputs,
+                given_inputs=given,
+                with_search_attributes=self.search_attributes,
+            )
         )
         logger.info("Run submitted", run_id=handle.id, workflow=spec.name, file=spec.file)
         return str(handle.id)

@@ -81,7 +81,7 @@ class UserService(user_pb2_grpc.UserServiceServicer):
                 problems=[_wire.problem_message(p) for p in exc.problems]
             )
         try:
-            run_id = await self.runs.submit(spec, values)
+            run_id = await self.runs.submit(spec, values, dict(request.inputs))
         except Exception as exc:
             await _abort(context, exc)
         return user_pb2.SubmitRunResponse(run_id=run_id, workflow=spec.name)

@@ -38,19 +38,27 @@ async def start_run(
     spec: WorkflowSpec,
     *,
     inputs: Mapping[str, Any] | None = None,
+    given_inputs: Mapping[str, str] | None = None,
     github: Mapping[str, Any] | None = None,
     workspace: str | None = None,
     run_id: str | None = None,
     defaults: StepDefaults | None = None,
     with_search_attributes: bool = True,
 ) -> WorkflowHandle[Any, RunResult]:
+    """Start a run of `spec`. `inputs` is the `inputs` context (apply_inputs); `given_inputs`
+    the inputs as the user gave them, which a dispatch's event payload holds as on GitHub (as
+    text, and only those given). Without them it holds every input, as text."""
     run_id = run_id or new_run_id(spec.name)
+    github = dict(github or {})
+    dispatch = github.get("event_name", "workflow_dispatch") == "workflow_dispatch"
+    if given_inputs is not None and dispatch and "event" not in github:
+        github["event"] = {"inputs": dict(given_inputs)}
     return await client.start_workflow(
         RunWorkflow.run,
         RunInput(
             spec=spec,
             inputs=dict(inputs or {}),
-            github=dict(github or {}),
+            github=github,
             defaults=defaults or StepDefaults(),
             workspace=workspace,
             search_attributes=with_search_attributes,

@@ -139,9 +139,9 @@ class RunWorkflow:
             **inp.github,
         }
         if github["event_name"] == "workflow_dispatch":
-            # As on GitHub: a dispatch's inputs are also in its event payload.
+            # As on GitHub: a dispatch's inputs are also in its event payload, as text.
             event = dict(github.get("event") or {})
-            event.setdefault("inputs", dict(inp.inputs))
+            event.setdefault("inputs", {k: expressions.to_string(v) for k, v in inp.inputs.items()})
             github["event"] = event
         self._github = github
         self._inputs = dict(inp.inputs)
