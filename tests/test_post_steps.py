@@ -26,10 +26,11 @@ class Tracked:
         name = params["name"]
         if context.step.phase == "post":
             with journal.open("a") as f:
-                f.write(f"post {name} state={context.state.get('token', '')}\n")
+                token = context.state.get("token", "")
+                f.write(f"post {name} state={token} job={context.step.job_status}\n")
             return NodeResult()
         with journal.open("a") as f:
-            f.write(f"main {name}\n")
+            f.write(f"main {name} job=[{context.step.job_status}]\n")
         with open(context.files.state, "a") as f:
             f.write(f"token=from-{name}\n")
         context.add_post_step(params["post_if"])
@@ -82,11 +83,12 @@ jobs:
     result = await asyncio.wait_for(handle.result(), 60)
     assert result.status == FAILURE
     assert journal.read_text().splitlines() == [
-        "main first",
-        "main second",
-        "main third",
-        "post third state=from-third",
-        "post first state=from-first",
+        "main first job=[]",
+        "main second job=[]",
+        "main third job=[]",
+        # A post step sees the job's status then: the last main step failed.
+        "post third state=from-third job=failure",
+        "post first state=from-first job=failure",
     ]
     steps = {s.key: s for s in result.jobs["j"].steps}
     assert steps["post-_3"].name == "Post test/tracked"

@@ -127,6 +127,9 @@ class StepInfo:
     """What the step's `uses:` said (a GitHub Action's `owner/repo@ref`, for instance)."""
     phase: str = "main"
     """`main`, or `post` when the core runs the post step the node asked for."""
+    job_status: str = ""
+    """In a post step, the job's status then (`success`, `failure` or `cancelled`, what
+    `job.status` reads); "" in a main step."""
 
 
 @attrs.frozen

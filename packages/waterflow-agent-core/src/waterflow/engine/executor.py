@@ -281,6 +281,9 @@ async def run_step(
                 attempt=attempt,
                 uses=step.uses,
                 phase=inp.phase,
+                job_status=str((inp.contexts.get("job") or {}).get("status", ""))
+                if inp.phase == "post"
+                else "",
             ),
             heartbeat_fn=heartbeat,
             state=dict(inp.state),
