@@ -334,6 +334,20 @@ CASES = [
         ),
     ),
     Case(
+        "composite-post",
+        "composite-post.yml",
+        {
+            "wrapper-one": "ran",
+            "wrapper-two": "ran",
+            "main-one": "ran",
+            "main-two": "ran",
+            "last-step": "ran",
+            "post-two": "main-two|order:two",
+            "post-one": "main-one|order:two one",
+        },
+        actions=("wrapper", "cleanup"),
+    ),
+    Case(
         "event",
         "event.yml",
         {

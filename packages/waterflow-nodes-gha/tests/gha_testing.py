@@ -76,11 +76,12 @@ async def run_step(
     secrets: Mapping[str, str] | None = None,
     phase: str = "main",
     state: Mapping[str, str] | None = None,
+    job_status: str = "success",
     key: str = "test",
     environment: ActivityEnvironment | None = None,
 ) -> StepRun:
-    """What `waterflow.testing.run_node` does, with the phase and state of a post step, and
-    returning the outcome and log also when the step fails."""
+    """What `waterflow.testing.run_node` does, with the phase, state and job status of a post
+    step, and returning the outcome and log also when the step fails."""
     logs = workspace.parent / "waterflow-test-logs"
     if phase == "post":
         key = f"post-{key}"  # as the job workflow names post steps
@@ -112,7 +113,7 @@ async def run_step(
         workflow="test",
         job="test",
         step=step,
-        contexts={},
+        contexts={"job": {"status": job_status}} if phase == "post" else {},
         env_layers=[],
         job_env={},
         job_path=[],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from gha_testing import run_step, write_action
 
 from waterflow.testing import TestRegistry
@@ -243,19 +244,140 @@ async def test_composite_actions_nest_at_most_nine_deep(
     assert run.error.endswith("action ./loop: composite actions nest more than 9 deep")
 
 
-async def test_a_nested_action_with_a_post_stage_says_it_is_not_run(
-    registry: TestRegistry, workspace: Path
-) -> None:
+def post_action(directory: Path, tag: str, extra: str = "") -> None:
+    """A JavaScript action whose main stage saves state and whose post stage prints it."""
     write_action(
-        workspace / "js",
-        "runs: {using: node20, main: m.js, post: p.js}",
-        {"m.js": "console.log('main')", "p.js": "console.log('post')"},
+        directory,
+        f"""
+        inputs:
+          token: {{required: true}}
+        runs:
+          using: node20
+          main: m.js
+          post: p.js
+          {extra}
+        """,
+        {
+            "m.js": f"""
+                require("fs").appendFileSync(process.env.GITHUB_STATE, "seen={tag}\\n");
+                console.log("main {tag}");
+            """,
+            "p.js": f"""
+                const env = process.env;
+                console.log(`post {tag} state=${{env.STATE_seen}} token=${{env.INPUT_TOKEN}}`);
+                if (env.INPUT_TOKEN === "fail-{tag}") process.exit(3);
+            """,
+        },
     )
-    write_action(workspace / "c", "runs: {using: composite, steps: [{uses: ./js}]}")
-    run = await run_step("./c", registry=registry, workspace=workspace)
-    assert run.ok, run.error
-    assert run.outcome.post_condition is None
-    assert any("post stage of ./js (used by ./c) does not run" in line for line in run.lines)
+
+
+NESTING = """
+inputs:
+  token: {required: true}
+runs:
+  using: composite
+  steps:
+    - uses: ./a
+      with: {token: "${{ inputs.token }}"}
+    - uses: ./inner
+      with: {token: "${{ inputs.token }}"}
+    - uses: ./on-failure
+      with: {token: "${{ inputs.token }}"}
+"""
+
+
+@pytest.fixture
+def nesting(workspace: Path) -> Path:
+    """./c uses ./a, then ./inner (a composite action using ./b), then ./on-failure: three
+    JavaScript actions with post stages, the last one's post only after a failure."""
+    post_action(workspace / "a", "a")
+    post_action(workspace / "b", "b")
+    post_action(workspace / "on-failure", "f", "post-if: failure()")
+    write_action(
+        workspace / "inner",
+        """
+        inputs: {token: {required: true}}
+        runs:
+          using: composite
+          steps: [{uses: ./b, with: {token: "${{ inputs.token }}"}}]
+        """,
+    )
+    return write_action(workspace / "c", NESTING)
+
+
+async def test_the_post_stages_of_actions_a_composite_action_used_run_at_its_post_step(
+    registry: TestRegistry, workspace: Path, nesting: Path
+) -> None:
+    secret = "tok-3f9a"
+    main = await run_step(
+        "./c", {"token": secret}, registry=registry, workspace=workspace, secrets={"T": secret}
+    )
+    assert main.ok, main.error
+    assert main.stdout() == ["main a", "main b", "main f"]
+    assert main.outcome.post_condition == "always()"
+    # What travels through Temporal names a file on the agent, and holds no input.
+    assert secret not in str(main.outcome.state)
+
+    post = await run_step(
+        "./c",
+        {"token": secret},
+        registry=registry,
+        workspace=workspace,
+        phase="post",
+        state=main.outcome.state,
+        secrets={"T": secret},
+    )
+    assert post.ok, post.error
+    # The last used first, each with its own state and its inputs whole (masked in the log).
+    assert post.stdout() == ["post b state=b token=***", "post a state=a token=***"]
+    assert any("post stage of ./on-failure (used by ./c) skipped" in x for x in post.lines)
+
+
+async def test_a_nested_post_stage_sees_the_job_status_and_one_failing_fails_the_step(
+    registry: TestRegistry, workspace: Path, nesting: Path
+) -> None:
+    main = await run_step("./c", {"token": "fail-b"}, registry=registry, workspace=workspace)
+    assert main.ok, main.error
+    post = await run_step(
+        "./c",
+        {"token": "fail-b"},
+        registry=registry,
+        workspace=workspace,
+        phase="post",
+        state=main.outcome.state,
+        job_status="failure",
+    )
+    # ./b's post fails; the others still run, ./on-failure's because the job failed.
+    assert post.stdout() == [
+        "post f state=f token=fail-b",
+        "post b state=b token=fail-b",
+        "post a state=a token=fail-b",
+    ]
+    assert post.error is not None
+    assert post.error.endswith(
+        "post stage of ./b (used by ./inner): post script exited with code 3"
+    )
+
+
+async def test_nested_post_stages_whose_record_is_not_on_this_agent_are_one_line(
+    registry: TestRegistry, workspace: Path, nesting: Path
+) -> None:
+    gone = workspace.parent / "elsewhere.json"
+    post = await run_step(
+        "./c",
+        {"token": "t"},
+        registry=registry,
+        workspace=workspace,
+        phase="post",
+        state={"waterflow_gha_nested": str(gone)},
+    )
+    assert post.ok, post.error
+    assert post.stdout() == []
+    assert any(
+        f"the post stages of the actions ./c used do not run: their record {gone} cannot be "
+        "read (No such file or directory)" in line
+        for line in post.lines
+    )
 
 
 async def test_bad_if_output_and_env_file_in_composite_steps(

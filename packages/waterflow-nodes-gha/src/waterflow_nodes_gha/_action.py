@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shlex
 import uuid
@@ -38,8 +39,28 @@ from waterflow_nodes_gha._settings import Settings
 
 COMMIT_STATE = "waterflow_gha_commit"
 """Kept in the step's state: the commit the main stage ran, for the post stage."""
+NESTED_STATE = "waterflow_gha_nested"
+"""Kept in the step's state: the file on the agent that holds the post stages of the actions
+a composite action used (see NestedPost)."""
 MAX_DEPTH = 9
 """How deep composite actions may nest (GitHub's limit)."""
+
+
+@attrs.frozen
+class NestedPost:
+    """The post stage of an action a composite action used, to run when the job ends: what
+    its main stage ran with, and the state it saved.
+
+    Kept in a file in the job's temp folder on the agent, not in the step's state: the state
+    travels through Temporal with secrets masked, and a post stage needs its inputs whole.
+    """
+
+    uses: str
+    used_by: str
+    commit: str
+    inputs: dict[str, str]
+    post_if: str
+    state: dict[str, str]
 
 
 @attrs.frozen
@@ -85,6 +106,9 @@ class Runtime:
         self.store = ActionStore(settings, context.log.info)
         self.hash_files = functools.partial(expressions.hash_files, str(context.workspace))
         self._scratch = 0
+        #: The post stages of the actions the step's composite actions used, in the order
+        #: their main stages ran.
+        self.nested_posts: list[NestedPost] = []
 
     # --- loading -------------------------------------------------------------------------
 
@@ -470,15 +494,64 @@ class Runtime:
         try:
             nested = await self.load(parse_uses(uses))
             nested_inputs = self.inputs(nested, with_, env)
-            if nested.manifest is not None and nested.manifest.runs.has_post:
-                self.log.info(
-                    f"note: the post stage of {nested.label} (used by {action.label}) does "
-                    "not run: post stages of actions inside composite actions are not "
-                    "supported yet"
-                )
-            return await self.run(nested, nested_inputs, env, files, depth=depth + 1)
+            run = await self.run(nested, nested_inputs, env, files, depth=depth + 1)
         except NodeError as exc:
             return Run(1, error=exc.message)
+        if nested.manifest is not None and nested.manifest.runs.has_post:
+            # As on GitHub: a main stage that ran, failed or not, gets its post stage.
+            try:
+                state = parse_env_file(
+                    files.state.read_text(encoding="utf-8"), file_label="GITHUB_STATE"
+                )
+            except (OSError, EnvFileError) as exc:
+                return Run(1, run.outputs, f"{nested.label}: state: {exc}")
+            self.nested_posts.append(
+                NestedPost(
+                    uses=uses,
+                    used_by=action.label,
+                    commit=nested.commit,
+                    inputs=dict(nested_inputs),
+                    post_if=nested.manifest.runs.post_if or "always()",
+                    state=state,
+                )
+            )
+        return run
+
+    async def nested_post_stages(
+        self, posts: list[NestedPost], env: Mapping[str, str], files: EnvFiles
+    ) -> Run:
+        """Run the post stages of the actions a composite action used, the last used first,
+        each when its post-if holds; one failing does not keep the others from running."""
+        status = self.context.step.job_status or "success"
+        failed: list[str] = []
+        for post in reversed(posts):
+            label = f"post stage of {post.uses} (used by {post.used_by})"
+            try:
+                run_it = expressions.evaluate_condition(
+                    post.post_if,
+                    contexts(env, inputs=post.inputs),
+                    status=status,
+                    hash_files=self.hash_files,
+                )
+                if not run_it:
+                    self.log.info(f"{label} skipped: post-if is false")
+                    continue
+                self.log.info(label)
+                action = await self.load(parse_uses(post.uses), commit=post.commit)
+                run = await self.run(
+                    action, post.inputs, env, files, phase="post", state=post.state
+                )
+            except expressions.ExpressionError as exc:
+                run = Run(1, error=f"post-if: {exc}")
+            except NodeError as exc:
+                run = Run(1, error=exc.message)
+            if not run.ok:
+                reason = run.error or f"exit code {run.exit_code}"
+                self.log.info(f"{label} failed: {reason}")
+                failed.append(f"{label}: {reason}")
+        if failed:
+            return Run(1, error="; ".join(failed))
+        return Run()
 
     def _continue_on_error(
         self, step: CompositeStep, scope: Mapping[str, Any], status: str
@@ -598,12 +671,15 @@ class GhaAction:
         state = dict(context.state)
         # The post stage runs the commit the main stage ran, even if the ref moved since.
         commit = state.pop(COMMIT_STATE, "") if post else ""
+        nested = state.pop(NESTED_STATE, "") if post else ""
         action = await runtime.load(ref, commit=commit)
         inputs = runtime.inputs(action, params, env)
         if post:
             result = await runtime.run(
                 action, inputs, env, context.files, phase="post", state=state
             )
+            if nested:
+                result = await self._nested_posts(runtime, Path(nested), env, action.label)
         else:
             manifest = action.manifest
             if manifest is not None and manifest.runs.has_post:
@@ -611,9 +687,46 @@ class GhaAction:
             result = await runtime.run(action, inputs, env, context.files)
             if manifest is not None and manifest.runs.has_post and action.commit:
                 append_env_file(context.files.state, COMMIT_STATE, action.commit)
+            if runtime.nested_posts:
+                # A composite action (which has no post stage of its own): the post step runs
+                # those of the actions it used, each deciding by its own post-if.
+                kept = self._keep_nested_posts(runtime.nested_posts, context)
+                context.add_post_step("always()")
+                append_env_file(context.files.state, NESTED_STATE, str(kept))
         return NodeResult(
             outputs=dict(result.outputs), exit_code=result.exit_code, error=result.error
         )
+
+    @staticmethod
+    def _keep_nested_posts(posts: list[NestedPost], context: StepContext) -> Path:
+        """Write the post stages to run to a file of the job's temp folder on this agent,
+        readable by its user only (their inputs may hold secrets)."""
+        folder = Path(context.env.get("RUNNER_TEMP") or context.temp_dir) / "_waterflow_gha"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = folder / f"post-{uuid.uuid4().hex}.json"
+        text = json.dumps([attrs.asdict(p) for p in posts])
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    @staticmethod
+    async def _nested_posts(runtime: Runtime, path: Path, env: dict[str, str], label: str) -> Run:
+        try:
+            records = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            # The job moved to another agent after its main step (this one never had the
+            # file), or the file is gone: the post stages cannot run here.
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            runtime.log.info(
+                f"the post stages of the actions {label} used do not run: their record "
+                f"{path} cannot be read ({reason}); it is kept by the agent that ran the "
+                "main step"
+            )
+            return Run()
+        path.unlink(missing_ok=True)
+        posts = [NestedPost(**record) for record in records]
+        return await runtime.nested_post_stages(posts, env, runtime.context.files)
 
     @staticmethod
     def _checkout(
