@@ -4,10 +4,15 @@ leaves nothing behind."""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 import types
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from loguru import logger
+from waiting import wait_until
 
 import waterflow_nodes_shell
 from waterflow import NodeMetadata, NodeResult, StepContext, hookimpl
@@ -128,3 +133,55 @@ jobs:
     assert [s.outputs for s in result.jobs["j"].steps] == [{"said": "nothing"}] * 2
     (temp,) = job_temp_dirs(tmp_path)
     assert list(temp.iterdir()) == []
+
+
+async def test_a_folder_a_step_leaves_in_place_of_an_env_file_is_cleaned_up_without_traceback(
+    make_agent: Callable[..., Any], run_workflow: Callable[..., Any], queue: str, tmp_path: Path
+) -> None:
+    # The step's files are removed by a callback of the agent's loop after the step: what
+    # that raised was an asyncio traceback in the agent's log (on the terminal under
+    # `waterflow run`).
+    await make_agent([queue], registry=registry())
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    unhandled: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    sink = logger.add(lambda m: warnings.append(m.record["message"]), level="WARNING")
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    stuck: list[Path] = []
+    try:
+        result = await run_workflow(
+            """
+jobs:
+  j:
+    runs-on: QUEUE
+    steps:
+      - run: rm "$GITHUB_STATE" && mkdir "$GITHUB_STATE" && touch "$GITHUB_STATE/x"
+      - if: always()
+        run: |
+          rm "$GITHUB_OUTPUT" && mkdir "$GITHUB_OUTPUT" && touch "$GITHUB_OUTPUT/x"
+          chattr +i "$GITHUB_OUTPUT/x" && echo "$GITHUB_OUTPUT/x" > "$RUNNER_TEMP/stuck"
+""",
+            validate=False,
+        )
+        (temp,) = job_temp_dirs(tmp_path)
+        stuck = [Path((temp / "stuck").read_text().strip())]
+        commands = temp / "_runner_file_commands"
+        # The first step's folder goes; the second's cannot (an immutable file): one line.
+        await wait_until(
+            lambda: [p.name for p in commands.iterdir()] == [stuck[0].parent.name] and warnings,
+            10,
+            "the step's files removed, or a line saying why not",
+        )
+    finally:
+        loop.set_exception_handler(previous)
+        logger.remove(sink)
+        for path in stuck:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+    assert unhandled == []
+    assert warnings == [
+        f"Could not clean up after a step: [Errno 1] Operation not permitted: '{stuck[0].parent}'"
+    ]
+    first, second = result.jobs["j"].steps
+    assert first.error is not None and "GITHUB_STATE: cannot read" in first.error
+    assert second.error is not None and "GITHUB_OUTPUT: cannot read" in second.error

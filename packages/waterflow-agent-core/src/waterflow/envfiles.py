@@ -22,6 +22,7 @@ Nodes need not read these files themselves: the core does, for every node.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import attrs
@@ -92,12 +93,21 @@ def create_env_files(directory: Path, tag: str = "") -> EnvFiles:
 
 
 def remove_env_files(files: EnvFiles) -> None:
-    """Remove a step's env files once read (a missing one is fine)."""
+    """Remove a step's env files once read (a missing one is fine; a folder a step put in
+    one's place goes too). Raises the first OSError once the others are removed."""
+    failed: OSError | None = None
     for path in _paths(files):
         try:
-            os.unlink(path)
+            try:
+                os.unlink(path)
+            except IsADirectoryError:
+                shutil.rmtree(path)
         except FileNotFoundError:
             pass
+        except OSError as exc:  # named by the env file's path (rmtree names what is in it)
+            failed = failed or OSError(exc.errno, exc.strerror, str(path))
+    if failed is not None:
+        raise failed
 
 
 def _error(file_label: str, line: int, text: str) -> EnvFileError:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from loguru import logger
 
 from waterflow import expressions
 from waterflow._masking import SecretMasker
@@ -351,7 +352,11 @@ async def run_step(
 
 
 def _clean_up(log: StepLog, step_tmp: Path | None, files: EnvFiles) -> None:
-    log.close()
-    if step_tmp is not None:
-        shutil.rmtree(step_tmp, ignore_errors=True)
-        remove_env_files(files)
+    # A callback of the loop: what it raises would be a traceback in the agent's log.
+    try:
+        log.close()
+        if step_tmp is not None:
+            shutil.rmtree(step_tmp, ignore_errors=True)
+            remove_env_files(files)
+    except OSError as exc:
+        logger.warning("Could not clean up after a step: {}", exc)
