@@ -359,25 +359,54 @@ async def test_a_nested_post_stage_sees_the_job_status_and_one_failing_fails_the
     )
 
 
-async def test_nested_post_stages_whose_record_is_not_on_this_agent_are_one_line(
-    registry: TestRegistry, workspace: Path, nesting: Path
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (None, "is not on this agent (the main step ran on another)"),
+        ("{not json", "cannot be read: Expecting property name enclosed in double quotes"),
+    ],
+    ids=["elsewhere", "damaged"],
+)
+async def test_nested_post_stages_whose_record_cannot_be_read_are_one_line(
+    registry: TestRegistry, workspace: Path, nesting: Path, content: str | None, why: str
 ) -> None:
-    gone = workspace.parent / "elsewhere.json"
+    record = workspace.parent / "record.json"
+    if content is not None:
+        record.write_text(content)
     post = await run_step(
         "./c",
         {"token": "t"},
         registry=registry,
         workspace=workspace,
         phase="post",
-        state={"waterflow_gha_nested": str(gone)},
+        state={"waterflow_gha_nested": str(record)},
     )
     assert post.ok, post.error
     assert post.stdout() == []
     assert any(
-        f"the post stages of the actions ./c used do not run: their record {gone} cannot be "
-        "read (No such file or directory)" in line
+        f"the post stages of the actions ./c used do not run: their record {record} {why}" in line
         for line in post.lines
     )
+
+
+async def test_a_nested_action_whose_state_is_unreadable_fails_the_step(
+    registry: TestRegistry, workspace: Path
+) -> None:
+    write_action(
+        workspace / "js",
+        "runs: {using: node20, main: m.js, post: p.js}",
+        {
+            "m.js": 'require("fs").appendFileSync(process.env.GITHUB_STATE, "x<<END\\nno end\\n")',
+            "p.js": "console.log('post')",
+        },
+    )
+    write_action(workspace / "c", "runs: {using: composite, steps: [{uses: ./js}]}")
+    run = await run_step("./c", registry=registry, workspace=workspace)
+    assert run.error == (
+        "step './c' failed: ./c step #1 failed: GITHUB_STATE line 1: heredoc 'END' for 'x' is "
+        "never closed; end it with a line 'END'"
+    )
+    assert run.outcome.post_condition is None  # nothing to run the post stage with
 
 
 async def test_bad_if_output_and_env_file_in_composite_steps(

@@ -503,8 +503,8 @@ class Runtime:
                 state = parse_env_file(
                     files.state.read_text(encoding="utf-8"), file_label="GITHUB_STATE"
                 )
-            except (OSError, EnvFileError) as exc:
-                return Run(1, run.outputs, f"{nested.label}: state: {exc}")
+            except (OSError, EnvFileError):
+                return run  # the composite step fails, naming the file and line (_composite)
             self.nested_posts.append(
                 NestedPost(
                     uses=uses,
@@ -712,16 +712,17 @@ class GhaAction:
 
     @staticmethod
     async def _nested_posts(runtime: Runtime, path: Path, env: dict[str, str], label: str) -> Run:
+        why = ""
         try:
             records = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            # The job moved to another agent after its main step, which keeps the record.
+            why = "is not on this agent (the main step ran on another)"
         except (OSError, ValueError) as exc:
-            # The job moved to another agent after its main step (this one never had the
-            # file), or the file is gone: the post stages cannot run here.
-            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            why = f"cannot be read: {exc.strerror if isinstance(exc, OSError) else exc}"
+        if why:
             runtime.log.info(
-                f"the post stages of the actions {label} used do not run: their record "
-                f"{path} cannot be read ({reason}); it is kept by the agent that ran the "
-                "main step"
+                f"the post stages of the actions {label} used do not run: their record {path} {why}"
             )
             return Run()
         path.unlink(missing_ok=True)
