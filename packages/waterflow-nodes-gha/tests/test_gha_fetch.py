@@ -408,6 +408,35 @@ async def test_the_post_stage_runs_the_commit_the_main_stage_ran(
     assert github.paths("tarball") == [f"/repos/octo/pp/tarball/{SHA}"]
 
 
+async def test_nested_post_stages_run_with_the_commit_the_composite_main_ran(
+    registry: TestRegistry, workspace: Path, github: FakeGitHub, tmp_path: Path
+) -> None:
+    write_action(
+        workspace / "js",
+        "runs: {using: node20, main: m.js, post: p.js}",
+        {"m.js": "console.log('main')", "p.js": "console.log('post')"},
+    )
+    github.add(
+        "octo", "wrap", "v1", SHA,
+        write_action(tmp_path / "v1", "runs: {using: composite, steps: [{uses: ./js}]}"),
+    )  # fmt: skip
+    main = await run_step("octo/wrap@v1", registry=registry, workspace=workspace)
+    assert main.ok, main.error
+    assert main.outcome.state["waterflow_gha_commit"] == SHA
+    # The tag moves to a version that cannot even be loaded: the post step does not use it.
+    github.add("octo", "wrap", "v1", SHA2, write_action(tmp_path / "v2", "runs: {using: nope}"))
+    post = await run_step(
+        "octo/wrap@v1",
+        registry=registry,
+        workspace=workspace,
+        phase="post",
+        state=main.outcome.state,
+    )
+    assert post.ok, post.error
+    assert post.stdout() == ["post"]
+    assert github.paths("tarball") == [f"/repos/octo/wrap/tarball/{SHA}"]
+
+
 # --- what can go wrong while fetching ---------------------------------------------------------
 
 

@@ -685,7 +685,8 @@ class GhaAction:
             if manifest is not None and manifest.runs.has_post:
                 context.add_post_step(manifest.runs.post_if or "always()")
             result = await runtime.run(action, inputs, env, context.files)
-            if manifest is not None and manifest.runs.has_post and action.commit:
+            has_post = manifest is not None and manifest.runs.has_post
+            if (has_post or runtime.nested_posts) and action.commit:
                 append_env_file(context.files.state, COMMIT_STATE, action.commit)
             if runtime.nested_posts:
                 # A composite action (which has no post stage of its own): the post step runs
