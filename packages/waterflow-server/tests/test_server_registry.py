@@ -179,3 +179,41 @@ async def test_a_refused_agent_token_is_logged_by_the_agent(server, link, log_li
     assert error["level"] == "ERROR"
     assert error["error"] == "UNAUTHENTICATED: invalid token"
     assert agent.reports == 0
+
+
+async def test_an_agent_id_live_on_another_host_is_reported_to_both_logs(
+    server, agent_stub, link, log_lines
+) -> None:
+    # Another agent (host "build-7") holds the id "web", as a scaled service with a fixed
+    # WATERFLOW_AGENT_ID does; it speaks the real protocol from this test.
+    other = agent_pb2.AgentInfo(agent_id="web", host="build-7", pid=41, task_queues=["q"])
+    first = await agent_stub.ReportNodes(agent_pb2.ReportNodesRequest(agent=other), metadata=AGENT)
+    assert first.conflict == ""
+    agent = link("web", ["q"], registry_of(SHELL))
+    await agent.start()
+    await agent.wait_reported(1, timeout=10)
+    said = await log_lines.wait_for("is also used by a live agent on build-7")
+    assert said["level"] == "ERROR"
+    assert said["message"] == (
+        "agent id 'web' is also used by a live agent on build-7 (pid 41): agent ids must be "
+        "unique, or a job's steps run on either agent; give each agent its own agent.id "
+        "(WATERFLOW_AGENT_ID)"
+    )
+    warned = await log_lines.wait_for("Two hosts report the same agent id")
+    assert (warned["level"], warned["other_host"], warned["other_pid"]) == (
+        "WARNING",
+        "build-7",
+        41,
+    )
+
+
+async def test_the_same_host_reporting_again_is_no_conflict(server, agent_stub) -> None:
+    # An agent that restarted (new pid) within its old lease, or reported again on a reload.
+    for pid in (41, 42):
+        again = await agent_stub.ReportNodes(
+            agent_pb2.ReportNodesRequest(
+                agent=agent_pb2.AgentInfo(agent_id="web", host="build-7", pid=pid)
+            ),
+            metadata=AGENT,
+        )
+        assert again.conflict == ""

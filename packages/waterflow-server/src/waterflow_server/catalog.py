@@ -35,9 +35,30 @@ class Catalog:
         self.lease = lease
         self.clock = clock
 
-    async def report(self, request: agent_pb2.ReportNodesRequest) -> None:
+    async def report(self, request: agent_pb2.ReportNodesRequest) -> str:
+        """Record the agent's report; "" or, when a live agent on another host has the same
+        id, one line saying so for the agent's log (the server logs it too)."""
         agent = request.agent
         now = self.clock()
+        others = await self.store.call(
+            lambda: self.store.agents(live_at=now, agent_id=agent.agent_id)
+        )
+        conflict = ""
+        if others and others[0].host != agent.host:
+            other = others[0]
+            conflict = (
+                f"agent id {agent.agent_id!r} is also used by a live agent on {other.host} (pid "
+                f"{other.pid}): agent ids must be unique, or a job's steps run on either agent; "
+                "give each agent its own agent.id (WATERFLOW_AGENT_ID)"
+            )
+            logger.warning(
+                "Two hosts report the same agent id",
+                agent_id=agent.agent_id,
+                host=agent.host,
+                pid=agent.pid,
+                other_host=other.host,
+                other_pid=other.pid,
+            )
         record = AgentRecord(
             agent_id=agent.agent_id,
             host=agent.host,
@@ -60,6 +81,7 @@ class Catalog:
             task_queues=list(agent.task_queues),
             nodes=[n[0] for n in nodes],
         )
+        return conflict
 
     async def heartbeat(self, agent_id: str) -> bool:
         return await self.store.call(self.store.renew, agent_id, self.clock() + self.lease)

@@ -32,8 +32,8 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
     ) -> agent_pb2.ReportNodesResponse:
         if not request.agent.agent_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "agent.agent_id is empty")
-        await self.catalog.report(request)
-        return agent_pb2.ReportNodesResponse(lease=self._lease())
+        conflict = await self.catalog.report(request)
+        return agent_pb2.ReportNodesResponse(lease=self._lease(), conflict=conflict)
 
     async def Heartbeat(
         self, request: agent_pb2.HeartbeatRequest, context: Context

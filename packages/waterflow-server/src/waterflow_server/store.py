@@ -221,13 +221,20 @@ class Store:
         )
         return cursor.rowcount > 0
 
-    def agents(self, *, live_at: float | None = None) -> list[AgentRecord]:
-        query = "SELECT * FROM agents"
+    def agents(
+        self, *, live_at: float | None = None, agent_id: str | None = None
+    ) -> list[AgentRecord]:
+        """The agents known (whose lease runs at `live_at`; with the id `agent_id`)."""
+        clauses: list[str] = []
         args: tuple[Any, ...] = ()
         if live_at is not None:
-            query += " WHERE lease_until > ?"
-            args = (live_at,)
-        rows = self.db.execute(query + " ORDER BY agent_id", args).fetchall()
+            clauses.append("lease_until > ?")
+            args += (live_at,)
+        if agent_id is not None:
+            clauses.append("agent_id = ?")
+            args += (agent_id,)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.db.execute(f"SELECT * FROM agents{where} ORDER BY agent_id", args).fetchall()
         return [
             AgentRecord(
                 agent_id=r[0],

@@ -355,6 +355,8 @@ class ServerLink:
                         self._report_wanted.set()  # not accepted: send it again
                         raise
                     self._lease = max(answer.lease.ToTimedelta().total_seconds(), 0.3)
+                    if answer.conflict:
+                        logger.error(answer.conflict, server_address=self.address)
                     logger.info(
                         "Nodes reported to the Waterflow server",
                         server_address=self.address,

@@ -28,7 +28,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from waterflow._proto.v1 import nodes_pb2 as waterflow_dot_v1_dot_nodes__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18waterflow/v1/agent.proto\x12\x0cwaterflow.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18waterflow/v1/nodes.proto\"\xe6\x01\n\tAgentInfo\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x15\n\ragent_version\x18\x03 \x01(\t\x12\x16\n\x0epython_version\x18\x04 \x01(\t\x12\x13\n\x0btask_queues\x18\x05 \x03(\t\x12\x37\n\x08versions\x18\x06 \x03(\x0b\x32%.waterflow.v1.AgentInfo.VersionsEntry\x12\x0b\n\x03pid\x18\x07 \x01(\x03\x1a/\n\rVersionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"c\n\x12ReportNodesRequest\x12&\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x17.waterflow.v1.AgentInfo\x12%\n\x05nodes\x18\x02 \x03(\x0b\x32\x16.waterflow.v1.NodeInfo\"?\n\x13ReportNodesResponse\x12(\n\x05lease\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"$\n\x10HeartbeatRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"L\n\x11HeartbeatResponse\x12\r\n\x05known\x18\x01 \x01(\x08\x12(\n\x05lease\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"b\n\x07StepRef\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\t\x12\r\n\x05index\x18\x04 \x01(\x05\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\x05\"^\n\x07LogLine\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06stream\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\"t\n\tStepLines\x12#\n\x04step\x18\x01 \x01(\x0b\x32\x15.waterflow.v1.StepRef\x12$\n\x05lines\x18\x02 \x03(\x0b\x32\x15.waterflow.v1.LogLine\x12\r\n\x05\x65nded\x18\x03 \x01(\x08\x12\r\n\x05total\x18\x04 \x01(\x04\"K\n\x0fPushLogsRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12&\n\x05steps\x18\x02 \x03(\x0b\x32\x17.waterflow.v1.StepLines\"\"\n\x10PushLogsResponse\x12\x0e\n\x06stored\x18\x01 \x01(\x04\x32\xfb\x01\n\x0c\x41gentService\x12R\n\x0bReportNodes\x12 .waterflow.v1.ReportNodesRequest\x1a!.waterflow.v1.ReportNodesResponse\x12L\n\tHeartbeat\x12\x1e.waterflow.v1.HeartbeatRequest\x1a\x1f.waterflow.v1.HeartbeatResponse\x12I\n\x08PushLogs\x12\x1d.waterflow.v1.PushLogsRequest\x1a\x1e.waterflow.v1.PushLogsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18waterflow/v1/agent.proto\x12\x0cwaterflow.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18waterflow/v1/nodes.proto\"\xe6\x01\n\tAgentInfo\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x15\n\ragent_version\x18\x03 \x01(\t\x12\x16\n\x0epython_version\x18\x04 \x01(\t\x12\x13\n\x0btask_queues\x18\x05 \x03(\t\x12\x37\n\x08versions\x18\x06 \x03(\x0b\x32%.waterflow.v1.AgentInfo.VersionsEntry\x12\x0b\n\x03pid\x18\x07 \x01(\x03\x1a/\n\rVersionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"c\n\x12ReportNodesRequest\x12&\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x17.waterflow.v1.AgentInfo\x12%\n\x05nodes\x18\x02 \x03(\x0b\x32\x16.waterflow.v1.NodeInfo\"Q\n\x13ReportNodesResponse\x12(\n\x05lease\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x10\n\x08\x63onflict\x18\x02 \x01(\t\"$\n\x10HeartbeatRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"L\n\x11HeartbeatResponse\x12\r\n\x05known\x18\x01 \x01(\x08\x12(\n\x05lease\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"b\n\x07StepRef\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\t\x12\r\n\x05index\x18\x04 \x01(\x05\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\x05\"^\n\x07LogLine\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06stream\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\"t\n\tStepLines\x12#\n\x04step\x18\x01 \x01(\x0b\x32\x15.waterflow.v1.StepRef\x12$\n\x05lines\x18\x02 \x03(\x0b\x32\x15.waterflow.v1.LogLine\x12\r\n\x05\x65nded\x18\x03 \x01(\x08\x12\r\n\x05total\x18\x04 \x01(\x04\"K\n\x0fPushLogsRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12&\n\x05steps\x18\x02 \x03(\x0b\x32\x17.waterflow.v1.StepLines\"\"\n\x10PushLogsResponse\x12\x0e\n\x06stored\x18\x01 \x01(\x04\x32\xfb\x01\n\x0c\x41gentService\x12R\n\x0bReportNodes\x12 .waterflow.v1.ReportNodesRequest\x1a!.waterflow.v1.ReportNodesResponse\x12L\n\tHeartbeat\x12\x1e.waterflow.v1.HeartbeatRequest\x1a\x1f.waterflow.v1.HeartbeatResponse\x12I\n\x08PushLogs\x12\x1d.waterflow.v1.PushLogsRequest\x1a\x1e.waterflow.v1.PushLogsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,21 +44,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REPORTNODESREQUEST']._serialized_start=366
   _globals['_REPORTNODESREQUEST']._serialized_end=465
   _globals['_REPORTNODESRESPONSE']._serialized_start=467
-  _globals['_REPORTNODESRESPONSE']._serialized_end=530
-  _globals['_HEARTBEATREQUEST']._serialized_start=532
-  _globals['_HEARTBEATREQUEST']._serialized_end=568
-  _globals['_HEARTBEATRESPONSE']._serialized_start=570
-  _globals['_HEARTBEATRESPONSE']._serialized_end=646
-  _globals['_STEPREF']._serialized_start=648
-  _globals['_STEPREF']._serialized_end=746
-  _globals['_LOGLINE']._serialized_start=748
-  _globals['_LOGLINE']._serialized_end=842
-  _globals['_STEPLINES']._serialized_start=844
-  _globals['_STEPLINES']._serialized_end=960
-  _globals['_PUSHLOGSREQUEST']._serialized_start=962
-  _globals['_PUSHLOGSREQUEST']._serialized_end=1037
-  _globals['_PUSHLOGSRESPONSE']._serialized_start=1039
-  _globals['_PUSHLOGSRESPONSE']._serialized_end=1073
-  _globals['_AGENTSERVICE']._serialized_start=1076
-  _globals['_AGENTSERVICE']._serialized_end=1327
+  _globals['_REPORTNODESRESPONSE']._serialized_end=548
+  _globals['_HEARTBEATREQUEST']._serialized_start=550
+  _globals['_HEARTBEATREQUEST']._serialized_end=586
+  _globals['_HEARTBEATRESPONSE']._serialized_start=588
+  _globals['_HEARTBEATRESPONSE']._serialized_end=664
+  _globals['_STEPREF']._serialized_start=666
+  _globals['_STEPREF']._serialized_end=764
+  _globals['_LOGLINE']._serialized_start=766
+  _globals['_LOGLINE']._serialized_end=860
+  _globals['_STEPLINES']._serialized_start=862
+  _globals['_STEPLINES']._serialized_end=978
+  _globals['_PUSHLOGSREQUEST']._serialized_start=980
+  _globals['_PUSHLOGSREQUEST']._serialized_end=1055
+  _globals['_PUSHLOGSRESPONSE']._serialized_start=1057
+  _globals['_PUSHLOGSRESPONSE']._serialized_end=1091
+  _globals['_AGENTSERVICE']._serialized_start=1094
+  _globals['_AGENTSERVICE']._serialized_end=1345
 # @@protoc_insertion_point(module_scope)

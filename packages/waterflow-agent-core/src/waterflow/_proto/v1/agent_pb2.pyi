@@ -118,6 +118,11 @@ class ReportNodesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     LEASE_FIELD_NUMBER: _builtins.int
+    CONFLICT_FIELD_NUMBER: _builtins.int
+    conflict: _builtins.str
+    """Set when an agent on another host reported the same agent id and its lease still runs:
+    one line for the agent's log. Agent ids must be unique (they name the private queues).
+    """
     @_builtins.property
     def lease(self) -> _duration_pb2.Duration:
         """How long the lease lasts; the agent heartbeats well within it."""
@@ -126,10 +131,11 @@ class ReportNodesResponse(_message.Message):
         self,
         *,
         lease: _duration_pb2.Duration | None = ...,
+        conflict: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["lease", b"lease"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["lease", b"lease"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflict", b"conflict", "lease", b"lease"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
