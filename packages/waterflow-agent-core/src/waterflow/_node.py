@@ -132,6 +132,11 @@ class StepInfo:
     `job.status` reads); "" in a main step."""
 
 
+#: The kinds of env files, as their variables name them (`GITHUB_<KIND>`, `WATERFLOW_<KIND>`),
+#: in the order of EnvFiles' fields.
+ENV_FILE_KINDS = ("OUTPUT", "ENV", "PATH", "STATE", "STEP_SUMMARY")
+
+
 @attrs.frozen
 class EnvFiles:
     """The files a step may write to talk back to the runner, as on GitHub.
@@ -147,15 +152,9 @@ class EnvFiles:
     step_summary: Path
 
     def as_environment(self) -> dict[str, str]:
-        pairs = {
-            "OUTPUT": self.output,
-            "ENV": self.env,
-            "PATH": self.path,
-            "STATE": self.state,
-            "STEP_SUMMARY": self.step_summary,
-        }
+        paths = (self.output, self.env, self.path, self.state, self.step_summary)
         out: dict[str, str] = {}
-        for kind, path in pairs.items():
+        for kind, path in zip(ENV_FILE_KINDS, paths, strict=True):
             out[f"GITHUB_{kind}"] = str(path)
             out[f"WATERFLOW_{kind}"] = str(path)
         return out

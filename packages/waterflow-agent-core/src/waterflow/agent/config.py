@@ -22,6 +22,7 @@ import attrs
 import cattrs
 from cattrs.errors import AttributeValidationNote, ClassValidationError
 
+from waterflow._node import ENV_FILE_KINDS
 from waterflow.agent._reaper import ENV_NAME as STEP_INSTANCE_VARIABLE
 
 __all__ = [
@@ -55,7 +56,7 @@ NON_CONFIG_VARIABLES = frozenset(
         # Not the agent's, but set where agents run: a step's (an agent started by a step
         # inherits them) and the `waterflow` command's.
         STEP_INSTANCE_VARIABLE,
-        *(f"WATERFLOW_{kind}" for kind in ("OUTPUT", "ENV", "PATH", "STATE", "STEP_SUMMARY")),
+        *(f"WATERFLOW_{kind}" for kind in ENV_FILE_KINDS),
         "WATERFLOW_EMBEDDED_DIR",
         "WATERFLOW_UP_DIR",
         "WATERFLOW_TEMPORAL_BIN",
