@@ -86,6 +86,9 @@ class Run:
     exit_code: int = 0
     outputs: Mapping[str, str] = attrs.field(factory=dict)
     error: str | None = None
+    #: An action used by a composite action that has a post stage: what it needs but the
+    #: state its main stage saved, which the composite adds once it has read the step's files.
+    post: NestedPost | None = None
 
     @property
     def ok(self) -> bool:
@@ -440,6 +443,8 @@ class Runtime:
             except EnvFileError as exc:
                 result = Run(1, outputs, str(exc))
             else:
+                if result.post is not None:
+                    self.nested_posts.append(attrs.evolve(result.post, state=written.state))
                 outputs.update(written.outputs)
                 for name, value in written.env.items():
                     current[name] = value
@@ -499,22 +504,15 @@ class Runtime:
             return Run(1, error=exc.message)
         if nested.manifest is not None and nested.manifest.runs.has_post:
             # As on GitHub: a main stage that ran, failed or not, gets its post stage.
-            try:
-                state = parse_env_file(
-                    files.state.read_text(encoding="utf-8"), file_label="GITHUB_STATE"
-                )
-            except (OSError, EnvFileError):
-                return run  # the composite step fails, naming the file and line (_composite)
-            self.nested_posts.append(
-                NestedPost(
-                    uses=uses,
-                    used_by=action.label,
-                    commit=nested.commit,
-                    inputs=dict(nested_inputs),
-                    post_if=nested.manifest.runs.post_if or "always()",
-                    state=state,
-                )
+            post = NestedPost(
+                uses=uses,
+                used_by=action.label,
+                commit=nested.commit,
+                inputs=dict(nested_inputs),
+                post_if=nested.manifest.runs.post_if or "always()",
+                state={},
             )
+            return attrs.evolve(run, post=post)
         return run
 
     async def nested_post_stages(
