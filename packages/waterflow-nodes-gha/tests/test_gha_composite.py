@@ -3,10 +3,12 @@ nested composite and JavaScript actions, if, continue-on-error, env, working-dir
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
-from gha_testing import run_step, write_action
+from gha_testing import StepRun, run_step, write_action
 
 from waterflow.testing import TestRegistry
 
@@ -305,27 +307,28 @@ def nesting(workspace: Path) -> Path:
     return write_action(workspace / "c", NESTING)
 
 
+async def run_c(
+    token: str, *, registry: TestRegistry, workspace: Path, main: StepRun | None = None, **kw: Any
+) -> StepRun:
+    """./c's main step, or with `main` its post step (the state `main` left)."""
+    if main is not None:
+        kw.update(phase="post", state=main.outcome.state)
+    return await run_step("./c", {"token": token}, registry=registry, workspace=workspace, **kw)
+
+
 async def test_the_post_stages_of_actions_a_composite_action_used_run_at_its_post_step(
     registry: TestRegistry, workspace: Path, nesting: Path
 ) -> None:
     secret = "tok-3f9a"
-    main = await run_step(
-        "./c", {"token": secret}, registry=registry, workspace=workspace, secrets={"T": secret}
-    )
+    main = await run_c(secret, registry=registry, workspace=workspace, secrets={"T": secret})
     assert main.ok, main.error
     assert main.stdout() == ["main a", "main b", "main f"]
     assert main.outcome.post_condition == "always()"
     # What travels through Temporal names a file on the agent, and holds no input.
     assert secret not in str(main.outcome.state)
 
-    post = await run_step(
-        "./c",
-        {"token": secret},
-        registry=registry,
-        workspace=workspace,
-        phase="post",
-        state=main.outcome.state,
-        secrets={"T": secret},
+    post = await run_c(
+        secret, registry=registry, workspace=workspace, main=main, secrets={"T": secret}
     )
     assert post.ok, post.error
     # The last used first, each with its own state and its inputs whole (masked in the log).
@@ -336,16 +339,10 @@ async def test_the_post_stages_of_actions_a_composite_action_used_run_at_its_pos
 async def test_a_nested_post_stage_sees_the_job_status_and_one_failing_fails_the_step(
     registry: TestRegistry, workspace: Path, nesting: Path
 ) -> None:
-    main = await run_step("./c", {"token": "fail-b"}, registry=registry, workspace=workspace)
+    main = await run_c("fail-b", registry=registry, workspace=workspace)
     assert main.ok, main.error
-    post = await run_step(
-        "./c",
-        {"token": "fail-b"},
-        registry=registry,
-        workspace=workspace,
-        phase="post",
-        state=main.outcome.state,
-        job_status="failure",
+    post = await run_c(
+        "fail-b", registry=registry, workspace=workspace, main=main, job_status="failure"
     )
     # ./b's post fails; the others still run, ./on-failure's because the job failed.
     assert post.stdout() == [
@@ -356,6 +353,27 @@ async def test_a_nested_post_stage_sees_the_job_status_and_one_failing_fails_the
     assert post.error is not None
     assert post.error.endswith(
         "post stage of ./b (used by ./inner): post script exited with code 3"
+    )
+
+
+async def test_a_nested_post_stage_that_cannot_start_fails_alone(
+    registry: TestRegistry, workspace: Path, nesting: Path
+) -> None:
+    # ./on-failure's post-if breaks and ./b is gone by the end of the job: each is one line
+    # in the post step's error, and ./a's post stage still runs.
+    post_action(workspace / "on-failure", "f", "post-if: failure() && (")
+    main = await run_c("t", registry=registry, workspace=workspace)
+    assert main.ok, main.error
+    shutil.rmtree(workspace / "b")
+    post = await run_c("t", registry=registry, workspace=workspace, main=main)
+    assert post.stdout() == ["post a state=a token=t"]
+    assert post.error is not None
+    assert post.error.startswith(
+        "step './c' failed: post stage of ./on-failure (used by ./c): post-if: unexpected end "
+        "of expression"
+    )
+    assert post.error.endswith(
+        f"; post stage of ./b (used by ./inner): action ./b: '{workspace / 'b'}' does not exist"
     )
 
 
@@ -373,9 +391,8 @@ async def test_nested_post_stages_whose_record_cannot_be_read_are_one_line(
     record = workspace.parent / "record.json"
     if content is not None:
         record.write_text(content)
-    post = await run_step(
-        "./c",
-        {"token": "t"},
+    post = await run_c(
+        "t",
         registry=registry,
         workspace=workspace,
         phase="post",
