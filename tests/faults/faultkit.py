@@ -123,7 +123,13 @@ class LoggedProcess:
                 )
             return False
 
-        await wait_until(seen, timeout, f"{self.name} logging {needle!r} ({times}x)")
+        try:
+            await wait_until(seen, timeout, f"{self.name} logging {needle!r} ({times}x)")
+        except AssertionError as exc:
+            if self.proc.poll() is not None:
+                raise  # exited: `seen` said so, with the tail
+            # What the process did say, to tell a slow event from one that never comes.
+            raise AssertionError(f"{exc}; log tail: {self.messages()[-10:]}") from None
 
     def terminate(self) -> None:
         self.proc.send_signal(signal.SIGTERM)

@@ -84,6 +84,9 @@ jobs:
         result = await result_of(handle, 60)
         assert result.status == SUCCESS, why_failed(result)
         await agent.wait_for("Cannot ship step logs to the Waterflow server", 30)
+        # The node reports see the outage too (a heartbeat a second): an outage shorter than
+        # that is one the agent never notices, and has nothing to resume from.
+        await agent.wait_for("Cannot reach the Waterflow server", 30)
 
         server = await server.restart()
         back = time.monotonic()
