@@ -68,6 +68,9 @@ def agent_config(
         "log.output_path": str(tmp / "logs"),
         "agent.shutdown_timeout": "5s",
         "agent.step_heartbeat_interval": "1s",
+        # The workflow code under all of Temporal's checks (engine/sandbox.py); the agents the
+        # tests start as processes run it as users do, without them.
+        "agent.workflow_sandbox": True,
     }
     values.update(overrides)
     return load_config(None, environ={}, overrides=values)

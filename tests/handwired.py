@@ -42,14 +42,14 @@ def deciding_workers(
             task_queue=queue,
             workflows=[JobWorkflow],
             activities=[decider.claim_workspace, decider.execute_node],
-            workflow_runner=workflow_runner(),
+            workflow_runner=workflow_runner(sandboxed=True),
             **{"no_remote_activities": True, **options},
         ),
         Worker(
             client,
             task_queue=CONTROL_QUEUE,
             workflows=[RunWorkflow],
-            workflow_runner=workflow_runner(),
+            workflow_runner=workflow_runner(sandboxed=True),
         ),
     ]
 

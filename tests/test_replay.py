@@ -2,9 +2,10 @@
 
 An agent that restarts, or another agent that takes a run's workflows over, replays their
 histories; a workflow that decides differently on replay fails with a nondeterminism error.
-The agent runs its workflows without Temporal's restrictions on builtins (`open`, `input`,
-`breakpoint`; see engine/sandbox.py): replaying here under the default restrictions, which
-include them, is what shows that the workflow code never calls them on these paths.
+The agent runs its workflows outside Temporal's sandbox (engine/sandbox.py): replaying what
+such an agent recorded under the sandbox with all of its default restrictions is what shows
+that the workflow code calls nothing they refuse on these paths (the clock, randomness, files,
+`open`), and that it decides the same way in both.
 """
 
 from __future__ import annotations
@@ -13,14 +14,12 @@ from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
-from temporalio.worker import Replayer
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
-from waterflow.agent.worker import Agent
 from waterflow.engine.converter import data_converter
 from waterflow.engine.job_workflow import JobWorkflow
 from waterflow.engine.run_workflow import RunWorkflow
-from waterflow.engine.sandbox import PASSTHROUGH_MODULES
+from waterflow.engine.sandbox import workflow_runner
 from waterflow.engine.types import CANCELLED, FAILURE, SKIPPED, SUCCESS
 
 # Most of the language's decisions in two runs: needs and outputs, env at three levels and
@@ -94,8 +93,13 @@ async def _histories(client: Client, run_id: str) -> list[WorkflowHistory]:
 
 
 async def test_runs_replay_under_the_default_sandbox(
-    run_workflow: Any, client: Client, agent: Agent
+    run_workflow: Any, client: Client, make_agent: Any, queue: str
 ) -> None:
+    # The agent as users run it: its workflows outside the sandbox.
+    agent = await make_agent(
+        [queue], **{"agent.id": f"replay-{queue}", "agent.workflow_sandbox": False}
+    )
+    assert isinstance(agent._common["workflow_runner"], UnsandboxedWorkflowRunner)
     result = await run_workflow(_DECISIONS)
     jobs = {key: job.result for key, job in result.jobs.items()}
     assert result.status == FAILURE, result
@@ -108,13 +112,10 @@ async def test_runs_replay_under_the_default_sandbox(
     histories = await _histories(client, result.run_id)
     # The run; plan, two of each, broken, tolerated, sees (after never started).
     assert len(histories) == 1 + 6
-    strict = SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
-    )
     replayer = Replayer(
         workflows=[RunWorkflow, JobWorkflow],
         data_converter=data_converter,
-        workflow_runner=strict,
+        workflow_runner=workflow_runner(sandboxed=True),
     )
     failures = {}
     for history in histories:

@@ -250,6 +250,7 @@ def test_every_key_has_a_variable(env: dict[str, str], tmp_path: Path) -> None:
         "agent.work_dir": ("/w", Path("/w")),
         "agent.secrets_dir": ("/s", Path("/s")),
         "agent.step_heartbeat_interval": ("750ms", timedelta(milliseconds=750)),
+        "agent.workflow_sandbox": ("true", True),
         "log.level": ("ERROR", "error"),
         "log.format": ("console", "console"),
         "log.output_path": ("/l", Path("/l")),

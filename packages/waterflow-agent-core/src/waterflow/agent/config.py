@@ -134,6 +134,7 @@ class AgentSettings:
     work_dir: Path = attrs.field(factory=_default_work_dir)
     secrets_dir: Path | None = None
     step_heartbeat_interval: timedelta = timedelta(seconds=5)
+    workflow_sandbox: bool = False
 
 
 @attrs.frozen

@@ -207,7 +207,7 @@ class Agent:
             # after the agent stops answering (the SDK's default is 10 s, added to every
             # recovery from a killed agent).
             "sticky_queue_schedule_to_start_timeout": _STICKY_TIMEOUT,
-            "workflow_runner": workflow_runner(),
+            "workflow_runner": workflow_runner(sandboxed=self.config.agent.workflow_sandbox),
         }
         self._common = common
         for queue in self.task_queues:

@@ -1,31 +1,41 @@
-"""The workflow sandbox as Waterflow configures it.
+"""How the agent runs Waterflow's workflow code: outside Temporal's sandbox, unless asked.
 
-Temporal imports the workflow module afresh, in a sandbox, for every workflow instance, and
-with it every module it imports that is not passed through. Two kinds are passed through
-(imported once, outside the sandbox, shared by every instance):
+Temporal's Python sandbox guards workflow code its users write: it imports the workflow's
+module afresh for every workflow instance (so that instances share no module state) and
+refuses calls that would decide differently on replay (the wall clock, randomness, files,
+processes). In Waterflow nobody writes workflow code: a workflow file is data, interpreted by
+two workflow classes of ours (`waterflow.engine.run_workflow`, `waterflow.engine.job_workflow`),
+and nodes (plugins) only ever run as activities. So the agent runs those two classes without
+the sandbox (`agent.workflow_sandbox: false`, the default): about a tenth less time a step
+(docs/benchmarks.md). Their modules keep no state of their own, only constants.
+
+The checks are not dropped, they move to the test suite: its in-process agents run with
+`agent.workflow_sandbox: true`, which is the sandbox with all of Temporal's default
+restrictions, and `tests/test_replay.py` replays real runs under it. An operator can turn it on
+too, to look into a nondeterminism error.
+
+In the sandbox, modules passed through are imported once, outside it, and shared by every
+instance. Two kinds are:
 
 - libraries that do non-deterministic things at import time (loguru reads the clock) or are
   costly to import, and that workflow code never calls;
 - Waterflow's own modules that the workflow module needs and that are pure: importing them
   has no side effect, and nothing in them that workflow code uses reads the clock, draws
-  random numbers or does I/O. Sharing them is what makes a new workflow instance cheap: without
-  them, each instance re-ran `waterflow/__init__.py` and what it imports, and built a new cattrs
-  converter, about 20 ms of CPU per instance more (`python -X importtime` and a count of the
-  modules the sandbox imports; see `SANDBOX_REIMPORTS` for what is left).
+  random numbers or does I/O. Without them, each instance re-ran `waterflow/__init__.py` and
+  what it imports, and built a new cattrs converter (see `SANDBOX_REIMPORTS` for what is
+  left).
 
-A workflow's own module (`waterflow.engine.run_workflow`, `waterflow.engine.job_workflow`) is
-never passed through: Temporal isolates each instance's module state that way. Neither are
-`waterflow` and `waterflow.engine`: Temporal matches a passed-through name as a prefix, so
-passing `waterflow` would pass the workflow modules too. They are imported in the sandbox as
-the workflow module's parents, which is cheap: `waterflow/__init__.py` takes the pure modules
-below from outside and imports nothing else at once (StepLog, which writes files and reads
-the clock, only when asked for).
+A workflow's own module is never passed through: Temporal isolates each instance's module
+state that way. Neither are `waterflow` and `waterflow.engine`: Temporal matches a
+passed-through name as a prefix, so passing `waterflow` would pass the workflow modules too.
+They are imported in the sandbox as the workflow module's parents, which is cheap:
+`waterflow/__init__.py` takes the pure modules below from outside and imports nothing else at
+once (StepLog, which writes files and reads the clock, only when asked for).
 """
 
 from __future__ import annotations
 
-import dataclasses
-
+from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 #: Libraries: imported once, outside the sandbox; workflow code never calls them.
@@ -78,29 +88,12 @@ SANDBOX_REIMPORTS = {
 }
 
 
-def _without_builtin_checks(restrictions: SandboxRestrictions) -> SandboxRestrictions:
-    """`restrictions` less those on builtins (`open`, `input`, `breakpoint`).
-
-    Temporal enforces them by putting thread-dispatching stand-ins for those builtins, and for
-    `isinstance` and `issubclass`, into the `builtins` module for as long as any workflow code
-    runs: each activation, and each lookup of a payload's serialization context (several an
-    activation). Meanwhile every thread of the agent goes through the stand-ins, the one that
-    runs steps included, and the swap itself is a stack of context managers each time. Without
-    them: 0.3 ms less of the agent's main thread a step, and 7% less agent CPU when 20 jobs
-    run at once (docs/benchmarks.md). Waterflow's workflow code never calls those builtins:
-    tests/test_replay.py replays real runs under the default restrictions, which have them.
-    """
-    members = restrictions.invalid_module_members
-    children = {k: v for k, v in members.children.items() if k != "__builtins__"}
-    return dataclasses.replace(
-        restrictions, invalid_module_members=dataclasses.replace(members, children=children)
-    )
+_RESTRICTIONS = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
 
 
-RESTRICTIONS = _without_builtin_checks(
-    SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
-)
-
-
-def workflow_runner() -> SandboxedWorkflowRunner:
-    return SandboxedWorkflowRunner(restrictions=RESTRICTIONS)
+def workflow_runner(*, sandboxed: bool) -> WorkflowRunner:
+    """The runner of the agent's workflow workers: Temporal's sandbox with all of its default
+    restrictions when `sandboxed` (`agent.workflow_sandbox`), else none."""
+    if sandboxed:
+        return SandboxedWorkflowRunner(restrictions=_RESTRICTIONS)
+    return UnsandboxedWorkflowRunner()
