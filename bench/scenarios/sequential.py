@@ -11,7 +11,10 @@ queue comes back in the reply to the workflow task that scheduled it, skipping o
 through the server's matching. Waterflow's steps get it too while the agent deciding the job
 holds its workspace (they are scheduled on the job's own queue); steps with `retry:`, and
 those of a job whose workspace another agent holds, go to that agent's private queue. The third
-baseline, bare activities on another task queue, shows what eager dispatch is worth.
+baseline, bare activities on another task queue, shows what eager dispatch is worth. The
+fourth runs the bare workflow outside Temporal's sandbox, as the agent runs Waterflow's
+(`agent.workflow_sandbox: false`): the bare baseline keeps the SDK's default, the sandbox, and
+against it Waterflow gains what the runner saves; this row shows the layer's cost without that.
 Also one step alone end to end, which shows the fixed cost of a run; from it and the N-step
 run, what each step after the first adds (the fixed cost taken out); and the no-op step with
 `local: true`: a Temporal local activity in the agent deciding the job, below the floor of
@@ -25,6 +28,7 @@ import uuid
 
 import baseline_temporal as bare
 from temporalio.client import Client
+from temporalio.worker import UnsandboxedWorkflowRunner
 
 from scenarios._common import Bench, Row, in_turn, median, paired, ratio_at_most
 from scenarios._waterflow import (
@@ -48,6 +52,7 @@ async def run(bench: Bench) -> list[Row]:
     queue = f"bench-seq-{uuid.uuid4().hex[:8]}"
     bare_queue = f"bare-seq-{uuid.uuid4().hex[:8]}"
     other_queue = f"bare-act-{uuid.uuid4().hex[:8]}"
+    plain_queue = f"bare-plain-{uuid.uuid4().hex[:8]}"
     kinds = {
         "noop": (noop_step(), bare.NOOP, ""),
         "true": (true_step(), bare.SCRIPT, "true\n"),
@@ -55,12 +60,15 @@ async def run(bench: Bench) -> list[Row]:
     }
     times: dict[str, list[float]] = {f"{side}-{k}": [] for side in ("wf", "bare") for k in kinds}
     times["other-noop"] = []
+    times["plain-noop"] = []
     one: dict[str, list[float]] = {"wf": [], "bare": []}
     bare_client = await Client.connect(bench.address)
     async with (
         inprocess_agent(bench, queue) as agent,
         bare.worker(bare_client, bare_queue),
         bare.activity_worker(bare_client, other_queue),
+        # As Waterflow's agent runs its workflows by default: outside Temporal's sandbox.
+        bare.worker(bare_client, plain_queue, workflow_runner=UnsandboxedWorkflowRunner()),
     ):
         client = agent.client
         assert client is not None
@@ -70,6 +78,7 @@ async def run(bench: Bench) -> list[Row]:
             await run_workflow(client, steps_workflow(queue, step, 2))
             await bare.run_sequence(bare_client, bare_queue, activity, 2, argument)
         await bare.run_sequence(bare_client, bare_queue, bare.NOOP, 2, activity_queue=other_queue)
+        await bare.run_sequence(bare_client, plain_queue, bare.NOOP, 2)
         for rep in range(sizes.repeats):
             for kind, (step, activity, argument) in kinds.items():
                 (wf, _), base = await in_turn(
@@ -90,6 +99,11 @@ async def run(bench: Bench) -> list[Row]:
             )
             times["other-noop"].append(other)
             bench.log(f"sequential noop #{rep + 1}: bare, activities on another queue {other:.2f}s")
+            plain = await bare.run_sequence(bare_client, plain_queue, bare.NOOP, n)
+            times["plain-noop"].append(plain)
+            bench.log(
+                f"sequential noop #{rep + 1}: bare, workflow outside the sandbox {plain:.2f}s"
+            )
         cost, bare_cost = await step_cost(agent, sizes.step_cost_steps)
         for _ in range(sizes.one_step_repeats):
             wf, _ = await run_workflow(client, steps_workflow(queue, noop_step(), 1))
@@ -138,6 +152,15 @@ async def run(bench: Bench) -> list[Row]:
             per_step("other-noop"),
             "bare no-op activity on another task queue (no eager dispatch)",
             note=runs,
+        ),
+        Row(
+            "1 sequential",
+            "`uses: bench/noop`, per step",
+            per_step("wf-noop"),
+            "ms",
+            per_step("plain-noop"),
+            "bare no-op activity, its workflow outside Temporal's sandbox as Waterflow's are",
+            note=runs + "; the layer's own cost, without what the runner saves",
         ),
         Row(
             "1 sequential",
