@@ -39,6 +39,9 @@ PREFIX = {
     "memory": "7 memory",
 }
 ACT_SCENARIOS = ("end-to-end", "js-action")
+# Rows that are a difference of two runs' times (the N-step run less the one-step run): at the
+# tiny size, two single runs of one and two steps, the scatter can put it below zero.
+DIFFERENCES = ("each step after the first",)
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +64,10 @@ def test_scenario_gives_its_rows(suite: tuple[list[dict[str, Any]], str], name: 
     mine = [r for r in rows if r["scenario"].startswith(PREFIX[name])]
     assert mine, f"no row for {name}: {[r['scenario'] for r in rows]}"
     for row in mine:
-        # CPU time is counted in clock ticks: a tiny run may spend none of them.
-        assert math.isfinite(row["value"]) and row["value"] >= 0, row
+        assert math.isfinite(row["value"]), row
+        if not any(d in row["measure"] for d in DIFFERENCES):
+            # CPU time is counted in clock ticks: a tiny run may spend none of them.
+            assert row["value"] >= 0, row
         if row["baseline"]:
             assert row["ratio"] == pytest.approx(row["value"] / row["baseline"]), row
     with_baseline = [r for r in mine if r["baseline"] is not None]
